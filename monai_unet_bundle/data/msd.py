@@ -1,0 +1,54 @@
+"""Write a dataset as a Medical Segmentation Decathlon style folder (imagesTr/, labelsTr/, dataset.json)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+
+def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> Path:
+    """Write ``array`` with ``affine`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = nib.Nifti1Image(array, affine)
+    image.set_qform(affine, code=1)
+    image.set_sform(affine, code=1)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nii.gz", dir=path.parent)
+    os.close(fd)
+    try:
+        nib.save(image, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_dataset_json(
+    out_dir: Path,
+    name: str,
+    description: str,
+    labels: Mapping[int, str],
+    modality: str,
+    splits: Mapping[str, Sequence[Mapping[str, str]]],
+    **extra: object,
+) -> Path:
+    """Write ``dataset.json``; ``splits`` maps a list key ("training", "validation") to items of relative paths."""
+    content: dict[str, object] = {
+        "name": name,
+        "description": description,
+        "tensorImageSize": extra.pop("tensorImageSize", "3D"),
+        "modality": {"0": modality},
+        "labels": {str(k): v for k, v in labels.items()},
+        "numTraining": len(splits.get("training", [])),
+    }
+    content.update(extra)
+    content.update({key: list(items) for key, items in splits.items()})
+    path = out_dir / "dataset.json"
+    path.write_text(json.dumps(content, indent=2) + "\n")
+    return path
