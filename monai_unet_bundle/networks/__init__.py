@@ -1,5 +1,6 @@
 """Segmentation networks: the U-Net family."""
 
+from monai_unet_bundle.networks.u2net import U2Net
 from monai_unet_bundle.networks.unet import UNet
 
-__all__ = ["UNet"]
+__all__ = ["U2Net", "UNet"]

@@ -1,4 +1,4 @@
-"""Centre cropping of feature maps to a target spatial size (TorchScript- and ONNX-exportable)."""
+"""Cropping of feature maps to a target spatial size, written so that exported graphs stay correct."""
 
 from __future__ import annotations
 
@@ -7,20 +7,19 @@ import torch
 __all__ = ["crop_to"]
 
 
-def crop_to(x: torch.Tensor, size: list[int]) -> torch.Tensor:
-    """Centre-crop the spatial axes of ``x`` (B, C, *spatial) to ``size`` (one length per spatial axis).
+def crop_to(x: torch.Tensor, size: list[int], start: int = 0) -> torch.Tensor:
+    """Keep ``size[i]`` voxels of spatial axis ``i`` of ``x`` (B, C, *spatial), beginning at index ``start``.
 
-    Axes already at or below their target length are left alone. When an axis shrinks by an odd amount the extra
-    voxel is removed from the end, so a one-voxel surplus (ceil-mode pooling) is trimmed from the far side.
+    ``start`` is a plain int, not computed from tensor shapes: a shape-dependent offset such as
+    ``(len - size) // 2`` is rewritten by torch.export into floor divisions of negative numbers, which the ONNX
+    exporter turns into truncating divisions (off by one for odd lengths). Callers that need a centred crop
+    pass an offset they know in advance (a valid U-Net's crop per level is a constant).
 
     Example::
 
-        >>> crop_to(torch.zeros(1, 2, 9, 8), [5, 8]).shape
-        torch.Size([1, 2, 5, 8])
+        >>> crop_to(torch.zeros(1, 2, 9, 8), [5, 4], start=2).shape
+        torch.Size([1, 2, 5, 4])
     """
     for axis in range(len(size)):
-        dim = axis + 2
-        excess = x.shape[dim] - size[axis]
-        if excess > 0:
-            x = x.narrow(dim, excess // 2, size[axis])
+        x = x.narrow(axis + 2, start, size[axis])
     return x

@@ -170,6 +170,9 @@ class UNet(nn.Module):
             self.gates.append(SpatialAttentionGate(spatial_dims) if attention else nn.Identity())
             self.decoder.append(DoubleConv(spatial_dims, 2 * f, f, conv_pad, norm))
 
+        # a valid U-Net crops each skip by the same amount whatever the (legal) input size
+        self.skip_offsets = self._valid_skip_offsets(self.depth) if self.valid else [0] * self.depth
+
         conv = Conv[Conv.CONV, spatial_dims]
         self.head = conv(features[0], out_channels, 1)
         # heads for decoder levels 1 .. depth-1 (coarser than the final level), finest first
@@ -194,6 +197,23 @@ class UNet(nn.Module):
             if size < 1:
                 return None
         return size
+
+    @staticmethod
+    def _valid_skip_offsets(depth: int) -> list[int]:
+        """Voxels cropped from the start of each skip (decoder order, coarsest first) in the valid form."""
+        # any legal input gives the same offsets; use the one with a bottleneck of length 4
+        skips, n = [], UNet._valid_input_1d(4, depth)
+        for _ in range(depth):
+            n -= 4
+            skips.append(n)
+            n //= 2
+        up = n - 4
+        offsets = []
+        for skip in reversed(skips):
+            up *= 2
+            offsets.append((skip - up) // 2)
+            up -= 4
+        return offsets
 
     @staticmethod
     def _valid_input_1d(bottom: int, depth: int) -> int:
@@ -306,9 +326,9 @@ class UNet(nn.Module):
             x = up(x)
             skip = gate(skips[-1 - i])
             if self.valid:
-                skip = crop_to(skip, x.shape[2:])
+                skip = crop_to(skip, x.shape[2:], self.skip_offsets[i])
             else:
-                # ceil-mode pooling can make the upsampled map one voxel longer than its skip
+                # ceil-mode pooling can make the upsampled map one voxel longer than its skip: trim its far end
                 x = crop_to(x, skip.shape[2:])
             x = level(torch.cat([skip, x], dim=1))
             aux.append(x)
