@@ -135,9 +135,8 @@ def inference_datalist(dataset_dir: str | Path, datalist: str | Path | Sequence 
         files = image_files(folder)
         if files:
             return [{"image": str(p)} for p in files]
-    raise DatasetError(
-        f"no images found in '{dataset_dir}': searched *{{{','.join(IMAGE_SUFFIXES)}}} there and in imagesTs/, imagesTr/"
-    )
+    patterns = "*{" + ",".join(IMAGE_SUFFIXES) + "}"
+    raise DatasetError(f"no images found in '{dataset_dir}': searched {patterns} there and in imagesTs/, imagesTr/")
 
 
 def _explicit_datalist(datalist: str | Path | Sequence) -> list[dict[str, str]]:

@@ -42,7 +42,7 @@ def build(out_dir: str | Path, num_cases: int = 4, size: int = 32, num_classes: 
     return write_dataset_json(
         out_dir,
         name="synthetic",
-        description="Random spheres in Gaussian noise (generated, seed %d)." % seed,
+        description=f"Random spheres in Gaussian noise (generated, seed {seed}).",
         labels=labels,
         modality="synthetic",
         splits=splits,

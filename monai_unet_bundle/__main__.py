@@ -1,0 +1,26 @@
+"""Command line: ``python -m monai_unet_bundle demo`` (the main job on the embedded data)."""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {
+    "demo": "train on the embedded brain3d data, infer on the held-out hemisphere, report Dice and a picture",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS:
+        print("usage: python -m monai_unet_bundle {" + ",".join(COMMANDS) + "} ...\n"
+              + "\n".join(f"  {name:8s} {text}" for name, text in COMMANDS.items()), file=sys.stderr)
+        return 2
+    if argv[0] == "demo":
+        from .demo import main as demo_main
+
+        return demo_main(argv[1:])
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
