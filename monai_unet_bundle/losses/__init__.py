@@ -1,0 +1,5 @@
+"""Losses."""
+
+from .weighted import DistanceWeightedLoss
+
+__all__ = ["DistanceWeightedLoss"]
