@@ -1,0 +1,76 @@
+"""NIfTI writing that is all or nothing: a temporary file in the output folder, renamed over the target at the end.
+
+``os.replace`` within one folder (one filesystem) is atomic, so a reader -- or the next run's "skip what exists"
+check -- sees either no ``case_seg.nii.gz`` or a complete one, never a truncated file, whatever happens during
+the write (an exception, a full disk, a killed process). A failed write removes its temporary file; a killed one
+leaves a hidden ``.case_seg.nii.gz.<pid>.<random>.part.nii.gz`` that no image listing picks up.
+
+Used as SaveImaged's writer (MONAI instantiates it per call)::
+
+    SaveImaged(keys="pred", output_dir="out", output_postfix="seg", resample=False,
+               writer="monai_unet_bundle.inference.AtomicNibabelWriter")
+
+A ``scl_slope`` (and ``scl_inter``) entry in the metadata is written to the NIfTI header, so integer data can
+carry real values (the probabilities are stored as uint8 with slope 1/255).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from monai.data import NibabelWriter
+from monai.data.utils import to_affine_nd
+
+__all__ = ["AtomicNibabelWriter", "temporary_path"]
+
+_SUFFIXES = (".nii.gz", ".nii")
+logger = logging.getLogger(__name__)
+
+
+def temporary_path(target: str | Path) -> Path:
+    """A hidden, unique path beside ``target`` that keeps its NIfTI suffix (nibabel picks gzip from it)."""
+    target = Path(target)
+    suffix = next((s for s in _SUFFIXES if target.name.endswith(s)), target.suffix)
+    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part{suffix}")
+
+
+class AtomicNibabelWriter(NibabelWriter):
+    """:class:`monai.data.NibabelWriter` that writes to a temporary file and renames it over the target."""
+
+    def set_metadata(self, meta_dict: Mapping | None = None, resample: bool = True, **options: Any) -> None:
+        super().set_metadata(meta_dict, resample=resample, **options)
+        meta_dict = meta_dict or {}
+        self.scale_slope = meta_dict.get("scl_slope")
+        self.scale_inter = meta_dict.get("scl_inter", 0.0)
+
+    def _save(self, path: Path, **obj_kwargs: Any) -> None:
+        image = self.create_backend_obj(self.data_obj, affine=self.affine, dtype=self.output_dtype, **obj_kwargs)
+        affine = to_affine_nd(3, np.asarray(self.affine if self.affine is not None else np.eye(4), dtype=np.float64))
+        image.set_sform(affine, code=1)
+        image.set_qform(affine, code=1)
+        if self.scale_slope is not None:
+            image.header.set_slope_inter(float(self.scale_slope), float(self.scale_inter or 0.0))
+        nib.save(image, str(path))
+
+    def write(self, filename: Any, verbose: bool = False, **obj_kwargs: Any) -> None:
+        """Write ``filename`` whole or not at all (see the module docstring)."""
+        target = Path(filename)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = temporary_path(target)
+        if verbose:
+            logger.info("writing %s", target)
+        try:
+            self._save(partial, **obj_kwargs)
+            with open(partial, "rb") as handle:  # on disk before it becomes visible under its name
+                os.fsync(handle.fileno())
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise

@@ -1,0 +1,182 @@
+"""Whole-volume segmentation inference: MONAI's sliding window (Gaussian blending), made fast, or overlap-tile.
+
+:class:`SegmentationInferer` is a :class:`monai.inferers.SlidingWindowInferer` (same arguments, same stitcher:
+``monai.inferers.sliding_window_inference``) whose windows go through a :class:`WindowPredictor`: inference mode,
+bf16 / fp16 autocast, channels-last layout, eval BatchNorm folded into the convolutions, optional flip TTA, the
+fused output of multi-output networks. The stitched logits are float32 on ``stitch_device`` (CPU by default, so a
+GPU holds only windows).
+
+When the network is a valid-padded U-Net (``network.valid``), the paper's overlap-tile strategy is used instead
+(:class:`~monai_unet_bundle.inferers.overlap_tile.OverlapTileInferer`): ``roi_size`` is then the network's input
+patch, rounded to the nearest legal size; tiles are its output size and are stitched without blending.
+
+Shapes: ``inputs`` ``(B, C_in, *spatial)`` -> logits ``(B, C_out, *spatial)`` (a MetaTensor when the input is one).
+
+Example::
+
+    >>> inferer = SegmentationInferer(roi_size=(96, 96, 96), sw_batch_size=2, overlap=0.25, amp=True)
+    >>> logits = inferer(image, network)   # image (1, 1, 160, 160, 160) -> (1, 4, 160, 160, 160)
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from monai.data import MetaTensor, dense_patch_slices
+from monai.inferers import SlidingWindowInferer, sliding_window_inference
+from monai.utils import ensure_tuple_rep
+from torch import nn
+from tqdm import tqdm
+
+from monai_unet_bundle.inferers.batchnorm_folding import fold_batchnorm
+from monai_unet_bundle.inferers.overlap_tile import OverlapTileInferer
+from monai_unet_bundle.inferers.window_predictor import WindowPredictor, autocast_dtype, flip_combinations
+
+__all__ = ["SegmentationInferer"]
+
+
+def _unwrap(network: Any) -> Any:
+    return getattr(network, "module", network)
+
+
+def _fingerprint(network: nn.Module) -> tuple:
+    # _version grows with every in-place write (load_state_dict, optimiser steps): new weights -> new copy
+    tensors = itertools.chain(network.parameters(), network.buffers())
+    return (id(network), network.training, tuple((t.data_ptr(), t._version) for t in tensors))
+
+
+class SegmentationInferer(SlidingWindowInferer):
+    """Sliding-window (or overlap-tile, for valid U-Nets) inference with the speed options of nnU-Net and more.
+
+    Args:
+        roi_size: window size (for a valid U-Net: the network's input patch).
+        sw_batch_size: windows per forward pass.
+        overlap: fraction of a window shared with its neighbour, per axis or one for all.
+        mode: ``"gaussian"`` (default) or ``"constant"`` blending of overlapping windows.
+        sigma_scale: Gaussian sigma as a fraction of the window size.
+        padding_mode / cval: how volumes smaller than the window are padded.
+        amp: mixed precision where it is fast (bf16 on CPUs with native bf16, fp16 on CUDA).
+        channels_last: channels-last windows and weights for 2D / 3D networks.
+        fold_batchnorm: fold eval BatchNorm into the preceding convolutions (a copy; the network is untouched).
+        tta: average the logits over all mirrorings of ``tta_axes`` (8 passes in 3D), as nnU-Net does.
+        tta_axes: spatial axes to mirror (default all).
+        stitch_device: where the stitched logits live (default ``"cpu"``); None keeps them on the input's device.
+        progress: a progress bar per volume (windows done), labelled with the input file's name.
+    """
+
+    def __init__(
+        self,
+        roi_size: Sequence[int] | int,
+        sw_batch_size: int = 1,
+        overlap: Sequence[float] | float = 0.25,
+        mode: str = "gaussian",
+        sigma_scale: Sequence[float] | float = 0.125,
+        padding_mode: str = "constant",
+        cval: float = 0.0,
+        amp: bool = True,
+        channels_last: bool = True,
+        fold_batchnorm: bool = True,
+        tta: bool = False,
+        tta_axes: Sequence[int] | None = None,
+        stitch_device: str | torch.device | None = "cpu",
+        progress: bool = False,
+    ) -> None:
+        super().__init__(
+            roi_size=roi_size, sw_batch_size=sw_batch_size, overlap=overlap, mode=mode, sigma_scale=sigma_scale,
+            padding_mode=padding_mode, cval=cval, device=stitch_device, progress=False,
+        )
+        self.amp = amp
+        self.channels_last = channels_last
+        self.fold_batchnorm = fold_batchnorm
+        self.tta = tta
+        self.tta_axes = tta_axes
+        self.stitch_device = stitch_device
+        self.show_progress = progress
+        self._prepared: tuple[tuple, nn.Module] | None = None
+
+    # ------------------------------------------------------------------------------------------- network
+    def _prepare(self, network: Callable[..., Any], spatial_dims: int) -> Callable[..., Any]:
+        """The network to run: BatchNorm folded and channels-last weights, on a cached copy when possible."""
+        module = _unwrap(network)
+        if not isinstance(module, nn.Module) or not (self.fold_batchnorm or self.channels_last):
+            return network
+        key = _fingerprint(module)
+        if self._prepared is not None and self._prepared[0] == key:
+            return self._prepared[1]
+        prepared = fold_batchnorm(module) if self.fold_batchnorm else module
+        if self.channels_last and spatial_dims in (2, 3) and not module.training:
+            if prepared is module:
+                prepared = copy.deepcopy(module)
+            prepared = prepared.to(memory_format=torch.channels_last if spatial_dims == 2 else torch.channels_last_3d)
+        self._prepared = (key, prepared)
+        return prepared
+
+    def predictor(self, network: Callable[..., Any], inputs: torch.Tensor, on_window: Any = None) -> WindowPredictor:
+        """The :class:`WindowPredictor` this inferer applies to each batch of windows of ``inputs``."""
+        spatial_dims = inputs.dim() - 2
+        axes = range(spatial_dims) if self.tta_axes is None else self.tta_axes
+        return WindowPredictor(
+            self._prepare(network, spatial_dims),
+            dtype=autocast_dtype(inputs.device, self.amp),
+            channels_last=self.channels_last and spatial_dims in (2, 3),
+            flips=flip_combinations(axes) if self.tta else (),
+            module=_unwrap(network),
+            on_window=on_window,
+        )
+
+    # ------------------------------------------------------------------------------------------- windows
+    def _window_count(self, spatial: Sequence[int]) -> int:
+        roi = [int(r) if r and r > 0 else n for r, n in zip(ensure_tuple_rep(self.roi_size, len(spatial)), spatial)]
+        size = [max(n, r) for n, r in zip(spatial, roi)]
+        overlap = ensure_tuple_rep(self.overlap, len(spatial))
+        # MONAI's rule: a window as large as the image does not move; otherwise step = roi * (1 - overlap) (>= 1)
+        interval = [r if r == n else max(int(r * (1 - o)), 1) for r, n, o in zip(roi, size, overlap)]
+        return len(dense_patch_slices(size, roi, interval))
+
+    def _overlap_tile(self, net: Any) -> OverlapTileInferer:
+        spatial = net.spatial_dims
+        roi = [int(r) for r in ensure_tuple_rep(self.roi_size, spatial)]
+        border = int(net.valid_border())
+        wanted = [max(r - 2 * border, 1) for r in roi]
+        tile = list(net.valid_output_size(net.valid_input_size(wanted)))
+        return OverlapTileInferer(tile_size=tile, sw_batch_size=self.sw_batch_size)
+
+    def __call__(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Logits ``(B, C_out, *spatial)`` for ``inputs`` ``(B, C_in, *spatial)``; extra args go to the network."""
+        net = _unwrap(network)
+        valid = bool(getattr(net, "valid", False)) and hasattr(net, "valid_border")
+        name = ""
+        if isinstance(inputs, MetaTensor):
+            source = inputs.meta.get("filename_or_obj")
+            name = str(source[0] if isinstance(source, (list, tuple)) else source or "").rsplit("/", 1)[-1]
+        total = None if valid else inputs.shape[0] * self._window_count(inputs.shape[2:])
+        bar = tqdm(total=total, desc=name or "volume", unit="window", disable=not self.show_progress, leave=True)
+        try:
+            predictor = self.predictor(network, inputs, on_window=bar.update)
+            with torch.no_grad():
+                if valid:
+                    plain = inputs.as_tensor() if isinstance(inputs, MetaTensor) else inputs
+                    out = self._overlap_tile(net)(plain, predictor, *args, **kwargs)
+                    if self.stitch_device is not None:
+                        out = out.to(self.stitch_device)
+                    if isinstance(inputs, MetaTensor):
+                        out = MetaTensor(out, meta=inputs.meta, applied_operations=inputs.applied_operations)
+                    return out
+                return sliding_window_inference(
+                    inputs, self.roi_size, self.sw_batch_size, predictor, self.overlap, self.mode,
+                    self.sigma_scale, self.padding_mode, self.cval, None, self.stitch_device, False,
+                    self.roi_weight_map, None, self.buffer_steps, self.buffer_dim, False, *args, **kwargs,
+                )
+        finally:
+            bar.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(roi_size={self.roi_size}, sw_batch_size={self.sw_batch_size}, "
+            f"overlap={self.overlap}, mode={self.mode}, amp={self.amp}, tta={self.tta})"
+        )
+
