@@ -1,0 +1,19 @@
+"""Atomic full-state checkpoints (network, optimizer, LR scheduler, trainer counters, RNG) and their resumption."""
+
+from .atomic import atomic_torch_save, remove_stale_temporaries
+from .rng import rng_state, set_rng_state
+from .series import CheckpointError, CheckpointSeries, LoadedCheckpoint
+from .training_state import restore_training_state, training_state, unwrap_network
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointSeries",
+    "LoadedCheckpoint",
+    "atomic_torch_save",
+    "remove_stale_temporaries",
+    "restore_training_state",
+    "rng_state",
+    "set_rng_state",
+    "training_state",
+    "unwrap_network",
+]

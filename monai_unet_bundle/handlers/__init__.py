@@ -1,0 +1,24 @@
+"""Ignite / MONAI event handlers of the bundle configs: checkpointing, resumption, metric naming and logging."""
+
+from .best_model_saver import BestModelSaver
+from .class_names import foreground_class_names
+from .early_stopping import ResumableEarlyStopHandler
+from .full_state_saver import FullStateSaver
+from .hausdorff_distance import PhysicalHausdorffDistance, PhysicalHausdorffDistanceMetric
+from .learning_rate import LearningRateRecorder
+from .metrics_report import ClassNamedMetricsSaver
+from .per_class_metrics import PerClassMetrics
+from .resume import ResumeFromCheckpoint
+
+__all__ = [
+    "BestModelSaver",
+    "ClassNamedMetricsSaver",
+    "FullStateSaver",
+    "LearningRateRecorder",
+    "PerClassMetrics",
+    "PhysicalHausdorffDistance",
+    "PhysicalHausdorffDistanceMetric",
+    "ResumableEarlyStopHandler",
+    "ResumeFromCheckpoint",
+    "foreground_class_names",
+]
