@@ -1,0 +1,38 @@
+"""atomic_torch_save: the destination holds the old or the new file, never a partial one."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from monai_unet_bundle.checkpoints import atomic_torch_save, remove_stale_temporaries
+from monai_unet_bundle.checkpoints.atomic import TEMPORARY_MARK
+
+
+def test_round_trip_with_weights_only(tmp_path):
+    state = {"w": torch.arange(6.0).reshape(2, 3), "epoch": 3, "name": "x"}
+    path = atomic_torch_save(state, tmp_path / "sub" / "state.pt")
+    loaded = torch.load(path, weights_only=True)
+    assert torch.equal(loaded["w"], state["w"]) and loaded["epoch"] == 3 and loaded["name"] == "x"
+    assert os.listdir(path.parent) == ["state.pt"], "no temporary file is left behind"
+
+
+def test_a_failing_write_keeps_the_previous_file(tmp_path):
+    path = atomic_torch_save({"version": torch.tensor(1)}, tmp_path / "model.pt")
+    with pytest.raises(Exception):  # noqa: B017 - pickling a lambda fails inside torch.save, whatever its type
+        atomic_torch_save({"version": torch.tensor(2), "bad": lambda: None}, path)
+    assert torch.load(path, weights_only=True)["version"].item() == 1
+    assert os.listdir(tmp_path) == ["model.pt"]
+
+
+def test_remove_stale_temporaries_only_touches_partial_files(tmp_path):
+    keep = [tmp_path / "checkpoint_epoch_0001.pt", tmp_path / "model.pt"]
+    stale = [tmp_path / f".checkpoint_epoch_0002.pt{TEMPORARY_MARK}123", tmp_path / f".model.pt{TEMPORARY_MARK}9"]
+    for path in keep + stale:
+        path.write_bytes(b"x")
+    removed = remove_stale_temporaries(tmp_path, "checkpoint_epoch_*.pt")
+    assert removed == [stale[0]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in keep + stale[1:])
+    assert remove_stale_temporaries(tmp_path / "missing") == []
