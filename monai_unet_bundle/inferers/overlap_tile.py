@@ -39,13 +39,20 @@ def mirror_pad(x: torch.Tensor, pad: Sequence[tuple[int, int]]) -> torch.Tensor:
     if len(pad) != spatial:
         raise ValueError(f"need one (before, after) pair per spatial axis ({spatial}), got {list(pad)}.")
     remaining = [list(p) for p in pad]
+    for axis, (before, after) in enumerate(pad):
+        if x.shape[axis + 2] == 1 and before + after > 0:
+            # the mirror image of a single voxel is that voxel (numpy agrees)
+            repeats = [1] * x.dim()
+            repeats[axis + 2] = 1 + before + after
+            x = x.repeat(repeats)
+            remaining[axis] = [0, 0]
     while any(b > 0 or a > 0 for b, a in remaining):
         step: list[int] = []
         # F.pad takes the last axis first; reflect allows at most size - 1 per side and pass
         for axis in reversed(range(spatial)):
             size = x.shape[axis + 2]
-            if size < 2 and any(remaining[axis]):
-                raise ValueError(f"cannot mirror-pad spatial axis {axis} of length {size}.")
+            if size == 0 and any(remaining[axis]):
+                raise ValueError(f"cannot mirror-pad spatial axis {axis} of length 0.")
             before = min(remaining[axis][0], size - 1)
             after = min(remaining[axis][1], size - 1)
             remaining[axis][0] -= before
