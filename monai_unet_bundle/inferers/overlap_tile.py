@@ -8,7 +8,9 @@ need blending: each output voxel is predicted from the context it would have in 
 Max-pooling makes a valid U-Net equivariant only to shifts by multiples of ``2 ** depth``; so tile origins are
 placed on that grid (consecutive tiles overlap by ``tile_size mod 2 ** depth`` voxels, each voxel is taken from
 exactly one tile). The stitched result then equals a single forward pass over the mirror-padded image wherever that
-pass is possible, i.e. the tiling is seamless.
+pass is possible, i.e. the tiling is seamless. That holds for networks whose layers see only local context (no
+normalisation, or batch norm in eval mode); instance normalisation computes statistics per tile, so its tiles differ
+slightly at their seams.
 """
 
 from __future__ import annotations
