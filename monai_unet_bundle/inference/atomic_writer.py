@@ -10,8 +10,9 @@ Used as SaveImaged's writer (MONAI instantiates it per call)::
     SaveImaged(keys="pred", output_dir="out", output_postfix="seg", resample=False,
                writer="monai_unet_bundle.inference.AtomicNibabelWriter")
 
-A ``scl_slope`` (and ``scl_inter``) entry in the metadata is written to the NIfTI header, so integer data can
-carry real values (the probabilities are stored as uint8 with slope 1/255).
+A ``(slope, intercept)`` pair under the metadata key ``"nifti_scaling"`` (:data:`SCALING_KEY`) is written to the
+NIfTI header, so integer data can carry real values (the probabilities are stored as uint8 with slope 1/255). The
+input file's own ``scl_slope`` / ``scl_inter`` that MONAI keeps in the metadata are never copied to an output.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ import numpy as np
 from monai.data import NibabelWriter
 from monai.data.utils import to_affine_nd
 
-__all__ = ["AtomicNibabelWriter", "temporary_path"]
+__all__ = ["SCALING_KEY", "AtomicNibabelWriter", "temporary_path"]
+
+#: metadata key of the (slope, intercept) to store in the written header
+SCALING_KEY = "nifti_scaling"
 
 _SUFFIXES = (".nii.gz", ".nii")
 logger = logging.getLogger(__name__)
@@ -46,17 +50,16 @@ class AtomicNibabelWriter(NibabelWriter):
 
     def set_metadata(self, meta_dict: Mapping | None = None, resample: bool = True, **options: Any) -> None:
         super().set_metadata(meta_dict, resample=resample, **options)
-        meta_dict = meta_dict or {}
-        self.scale_slope = meta_dict.get("scl_slope")
-        self.scale_inter = meta_dict.get("scl_inter", 0.0)
+        self.scaling = (meta_dict or {}).get(SCALING_KEY)
 
     def _save(self, path: Path, **obj_kwargs: Any) -> None:
         image = self.create_backend_obj(self.data_obj, affine=self.affine, dtype=self.output_dtype, **obj_kwargs)
         affine = to_affine_nd(3, np.asarray(self.affine if self.affine is not None else np.eye(4), dtype=np.float64))
         image.set_sform(affine, code=1)
         image.set_qform(affine, code=1)
-        if self.scale_slope is not None:
-            image.header.set_slope_inter(float(self.scale_slope), float(self.scale_inter or 0.0))
+        if self.scaling is not None:
+            slope, intercept = self.scaling
+            image.header.set_slope_inter(float(slope), float(intercept))
         nib.save(image, str(path))
 
     def write(self, filename: Any, verbose: bool = False, **obj_kwargs: Any) -> None:

@@ -32,6 +32,8 @@ from monai.data import MetaTensor
 from monai.data.utils import to_affine_nd
 from monai.transforms import MapTransform
 
+from monai_unet_bundle.inference.atomic_writer import SCALING_KEY
+
 __all__ = ["InvertToInputd", "label_dtype_for"]
 
 
@@ -166,14 +168,15 @@ class InvertToInputd(MapTransform):
                     labels[0, rows.start : rows.stop] = sampled.argmax(dim=0).to(labels.dtype)
                 if quantised is not None:
                     quantised[:, rows.start : rows.stop] = (sampled * 255.0).round_().clamp_(0, 255).to(torch.uint8)
-        meta = {k: v for k, v in ref_meta.items() if k not in ("affine", "spatial_shape")}
+        # the input's intensity scaling (scl_slope ...) is no business of a label map
+        meta = {k: v for k, v in ref_meta.items() if k not in ("affine", "spatial_shape", "scl_slope", "scl_inter")}
         meta["spatial_shape"] = np.asarray(shape)
         affine = torch.as_tensor(input_affine, dtype=torch.float64)
         out = MetaTensor(labels, affine=affine, meta=dict(meta))
         prob_out = None
         if quantised is not None:
             prob_meta = dict(meta)
-            prob_meta["scl_slope"] = 1.0 / 255.0
+            prob_meta[SCALING_KEY] = (1.0 / 255.0, 0.0)
             prob_out = MetaTensor(quantised, affine=affine.clone(), meta=prob_meta)
         return out, prob_out
 

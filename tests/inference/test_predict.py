@@ -1,0 +1,154 @@
+"""The predict command and `monai.bundle run` on real files: geometry, failures, skipping, probabilities, sharding."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from monai.bundle import run
+
+from monai_unet_bundle.__main__ import main as cli
+from monai_unet_bundle.inference.sitk_reader import sitk_affine_ras
+from tests.conftest import CONFIGS, REPO, write_nifti
+from tests.inference.conftest import THRESHOLD_NET, THRESHOLD_SET, blob_image, dice
+
+QUIET = ["--no-progress"]
+
+
+def _predict(*args) -> int:
+    return cli(["predict", *map(str, args), *QUIET])
+
+
+def test_labels_come_back_in_each_input_geometry(tmp_path, oriented_inputs, threshold_model):
+    out = tmp_path / "out"
+    assert _predict(tmp_path / "in", "--output-dir", out, "--model", threshold_model, *THRESHOLD_SET) == 0
+    for name, (path, affine, mask) in oriented_inputs.items():
+        written = nib.load(out / f"{name}_seg.nii.gz")
+        if path.suffix in (".nrrd", ".mha"):
+            source = sitk.ReadImage(str(path))
+            shape, source_affine = tuple(reversed(sitk.GetArrayViewFromImage(source).shape)), sitk_affine_ras(source)
+        else:
+            source = nib.load(path)
+            shape, source_affine = source.shape, source.affine
+        assert written.shape == shape, name
+        assert np.allclose(written.affine, source_affine, atol=1e-4), (name, written.affine, source_affine)
+        assert np.allclose(source_affine, affine, atol=1e-4)
+        assert nib.aff2axcodes(written.affine) == nib.aff2axcodes(affine)
+        assert written.get_data_dtype() == np.uint8
+        labels = np.asarray(written.dataobj)
+        # the ball comes back where it is in the input, through 2 mm resampling and back
+        assert dice(labels == 1, mask) > 0.85, (name, dice(labels == 1, mask))
+
+
+def test_both_entry_points_write_the_same_labels(tmp_path, oriented_inputs, tiny_unet_model):
+    """`monai.bundle run` (in process, as its CLI calls it) and `predict` give byte-identical label maps."""
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("lsa", "sitk_nrrd"):
+        source = oriented_inputs[name][0]
+        (folder / source.name).write_bytes(source.read_bytes())
+    tiny = {"roi_size": [24, 24, 24], "network_def#features": [4, 8, 16, 32], "progress": False}
+    run(config_file=str(CONFIGS / "inference.yaml"), meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=str(CONFIGS / "logging.conf"), bundle_root=str(REPO), ckpt_path=str(tiny_unet_model),
+        dataset_dir=str(folder), output_dir=str(tmp_path / "bundle"), **tiny)
+    assert _predict(folder, "--output-dir", tmp_path / "cli", "--model", tiny_unet_model,
+                    "--roi-size", "24", "24", "24", "--set", "network_def#features=[4,8,16,32]") == 0
+    names = sorted(p.name for p in (tmp_path / "bundle").iterdir())
+    assert names == ["lsa_seg.nii.gz", "sitk_nrrd_seg.nii.gz"]
+    for name in names:
+        a = np.asarray(nib.load(tmp_path / "bundle" / name).dataobj)
+        b = np.asarray(nib.load(tmp_path / "cli" / name).dataobj)
+        assert np.array_equal(a, b), name
+
+
+def test_a_bad_file_amid_good_ones_is_reported_and_the_rest_is_done(tmp_path, threshold_model, capsys):
+    folder = tmp_path / "in"
+    for index in range(2):
+        image, _ = blob_image((18, 17, 16), np.eye(4), seed=index)
+        write_nifti(folder / f"good{index}.nii.gz", image, np.eye(4))
+    whole = (folder / "good0.nii.gz").read_bytes()
+    (folder / "broken.nii.gz").write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    missing = tmp_path / "gone.nrrd"
+    status = _predict(folder, missing, "--output-dir", tmp_path / "out", "--model", threshold_model, *THRESHOLD_SET)
+    assert status == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good0_seg.nii.gz", "good1_seg.nii.gz"]
+    stdout = capsys.readouterr().out
+    assert re.search(r"2 done, 0 skipped \(output exists\), 2 failed", stdout), stdout
+    failures = [line for line in stdout.splitlines() if line.startswith("  failed: ")]
+    assert len(failures) == 2, stdout
+    broken = next(line for line in failures if "broken.nii.gz" in line)
+    assert re.search(r"EOFError: Compressed file ended", broken), broken  # the file and why
+    assert re.search(rf"failed: {re.escape(str(missing))}: no such file", stdout)
+
+
+def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, threshold_model, capsys):
+    image, _ = blob_image((18, 17, 16), np.eye(4))
+    write_nifti(tmp_path / "in" / "case.nii.gz", image, np.eye(4))
+    target = tmp_path / "out" / "case_seg.nii.gz"
+    target.parent.mkdir()
+    target.write_bytes(b"an earlier result")
+    args = [tmp_path / "in", "--output-dir", tmp_path / "out", "--model", threshold_model, *THRESHOLD_SET]
+    assert _predict(*args) == 0
+    assert target.read_bytes() == b"an earlier result"
+    assert "0 done, 1 skipped" in capsys.readouterr().out
+    assert _predict(*args, "--overwrite") == 0
+    assert nib.load(target).shape == (18, 17, 16)
+
+
+def test_probabilities_and_tta(tmp_path, oriented_inputs, threshold_model):
+    args = ["--model", threshold_model, *THRESHOLD_SET, "--save-probabilities"]
+    path = oriented_inputs["oblique"][0]
+    assert _predict(path, "--output-dir", tmp_path / "plain", *args) == 0
+    assert _predict(path, "--output-dir", tmp_path / "tta", *args, "--tta") == 0
+    labels = np.asarray(nib.load(tmp_path / "plain" / "oblique_seg.nii.gz").dataobj)
+    probabilities = nib.load(tmp_path / "plain" / "oblique_prob.nii.gz")
+    assert probabilities.shape == (*labels.shape, 2) and probabilities.get_data_dtype() == np.uint8
+    p = probabilities.get_fdata()  # uint8 on disk, scaled by 1/255 by the header
+    assert p.min() >= 0.0 and p.max() <= 1.0 + 1e-6 and np.allclose(p.sum(-1), 1.0, atol=2.5 / 255)
+    assert np.mean(p.argmax(-1) == labels) > 0.999
+    # the threshold model is mirror-symmetric: TTA must not change its labels
+    tta = np.asarray(nib.load(tmp_path / "tta" / "oblique_seg.nii.gz").dataobj)
+    assert np.array_equal(tta, labels)
+
+
+def test_u2net_override_file(tmp_path, oriented_inputs):
+    import torch
+
+    from monai_unet_bundle.networks import U2Net
+
+    torch.manual_seed(0)
+    model = tmp_path / "u2net.pt"
+    torch.save(U2Net(3, 1, 4, "lite").state_dict(), model)
+    path = oriented_inputs["lps"][0]
+    status = _predict(path, "--output-dir", tmp_path / "out", "--model", model, "--config", CONFIGS / "u2net.yaml",
+                      "--roi-size", "24", "24", "24")
+    assert status == 0
+    written = nib.load(tmp_path / "out" / "lps_seg.nii.gz")
+    assert written.shape == nib.load(path).shape
+
+
+@pytest.mark.slow
+def test_torchrun_processes_take_disjoint_shares(tmp_path, threshold_model):
+    folder = tmp_path / "in"
+    for index in range(4):
+        image, _ = blob_image((16, 16, 16), np.eye(4), seed=index)
+        write_nifti(folder / f"case{index}.nii.gz", image, np.eye(4))
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "monai_unet_bundle", "predict", str(folder), "--output-dir", str(tmp_path / "out"),
+        "--model", str(threshold_model), "--set", f"network_def={THRESHOLD_NET}", "--set", "num_classes=2",
+        "--roi-size", "16", "16", "16", "--no-progress",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summaries = re.findall(r"\[rank (\d)/2\]: (\d+) done", result.stdout + result.stderr)
+    assert sorted(rank for rank, _ in summaries) == ["0", "1"], result.stdout
+    assert [int(done) for _, done in sorted(summaries)] == [2, 2]  # 4 inputs, each predicted exactly once
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"case{i}_seg.nii.gz" for i in range(4)]
