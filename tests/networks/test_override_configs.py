@@ -127,8 +127,9 @@ def test_u2net_trains_end_to_end(tmp_path):
     log = _run(
         "--config_file", str([str(CONFIGS / "train.yaml"), str(CONFIGS / "u2net.yaml")]),
         "--dataset_dir", str(tmp_path / "brain3d"), "--ckpt_dir", str(tmp_path / "models"),
-        "--output_dir", str(tmp_path / "eval"), "--roi_size", "[32, 32, 32]", "--num_samples", "2",
+        "--output_dir", str(tmp_path / "eval"), "--roi_size", "[24, 24, 24]", "--num_samples", "2",
         "--max_epochs", "1", "--epoch_length", "2", "--val_interval", "2",
     )  # fmt: skip
     losses = [float(v) for v in re.findall(r"output=([0-9.]+)", log)]
-    assert losses and all(v > 0 for v in losses), log[-3000:]
+    # Dice + CE of one freshly initialised 4-class output is about 2.2 (ln 4 + ~0.8); seven summed outputs exceed 7
+    assert losses and losses[0] > 7, log[-3000:]
