@@ -152,3 +152,24 @@ def test_torchrun_processes_take_disjoint_shares(tmp_path, threshold_model):
     assert sorted(rank for rank, _ in summaries) == ["0", "1"], result.stdout
     assert [int(done) for _, done in sorted(summaries)] == [2, 2]  # 4 inputs, each predicted exactly once
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"case{i}_seg.nii.gz" for i in range(4)]
+
+
+@pytest.mark.parametrize("override_file", [False, True], ids=["auto-selected", "unet_valid.yaml"])
+def test_valid_unet_is_tiled_overlap_tile_style(tmp_path, oriented_inputs, override_file):
+    import torch
+
+    from monai_unet_bundle.networks import UNet
+
+    torch.manual_seed(0)
+    model = tmp_path / "valid.pt"
+    torch.save(UNet(3, 1, 4, features=(4, 8, 16), padding="valid").state_dict(), model)
+    path = oriented_inputs["oblique"][0]
+    if override_file:  # roi_size = the input patch for output_size; the default inferer tiles with it
+        extra = ["--config", CONFIGS / "unet_valid.yaml", "--set", "output_size=12"]
+    else:  # the default inferer notices the valid network; roi_size is the input patch
+        extra = ["--roi-size", "60", "60", "60", "--set", "network_def#padding=valid"]
+    status = _predict(path, "--output-dir", tmp_path / "out", "--model", model,
+                      "--set", "network_def#features=[4,8,16]", *extra)
+    assert status == 0
+    written = nib.load(tmp_path / "out" / "oblique_seg.nii.gz")
+    assert written.shape == nib.load(path).shape and np.allclose(written.affine, nib.load(path).affine, atol=1e-4)
