@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from monai.data import MetaTensor
 from monai.inferers import Inferer
 
 __all__ = ["OverlapTileInferer", "mirror_pad"]
@@ -81,8 +82,12 @@ class OverlapTileInferer(Inferer):
         alignment: tile origins are multiples of this (default ``2 ** network.depth`` for a valid UNet, else 1).
         sw_batch_size: number of tiles per forward pass.
         padding_mode: ``"reflect"`` (the paper's mirroring) or ``"constant"`` (zeros).
+        sw_device: device the tiles are predicted on (default: that of ``inputs``), e.g. a GPU for a volume in CPU
+            memory.
+        device: device of the stitched output (default: that of ``inputs``).
 
-    Shapes: ``inputs`` ``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial)``, any spatial size.
+    Shapes: ``inputs`` ``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial)``, any spatial size. A ``MetaTensor``
+    input gives a ``MetaTensor`` output with its metadata and applied operations (so ``Invertd`` can undo them).
 
     Example::
 
@@ -99,6 +104,8 @@ class OverlapTileInferer(Inferer):
         alignment: int | None = None,
         sw_batch_size: int = 1,
         padding_mode: str = "reflect",
+        sw_device: torch.device | str | None = None,
+        device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
         if sw_batch_size < 1:
@@ -112,6 +119,8 @@ class OverlapTileInferer(Inferer):
         self.alignment = alignment
         self.sw_batch_size = sw_batch_size
         self.padding_mode = padding_mode
+        self.sw_device = sw_device
+        self.device = device
 
     @staticmethod
     def _per_axis(value: int | Sequence[int], spatial: int, name: str) -> list[int]:
@@ -160,6 +169,9 @@ class OverlapTileInferer(Inferer):
         """Predict ``inputs`` (B, C_in, *spatial) tile by tile; extra args are passed on to ``network``."""
         if inputs.dim() < 3:
             raise ValueError(f"inputs must be (B, C, *spatial), got shape {tuple(inputs.shape)}.")
+        meta_source = inputs if isinstance(inputs, MetaTensor) else None
+        if meta_source is not None:
+            inputs = meta_source.as_tensor()  # tiles need no per-slice metadata bookkeeping
         size = list(inputs.shape[2:])
         tile, border, alignment = self._plan(size, network)
 
@@ -194,7 +206,10 @@ class OverlapTileInferer(Inferer):
                 padded[(b, slice(None), *(slice(o, o + t + 2 * bd) for o, t, bd in zip(origin, tile, border)))]
                 for b, origin, _ in chunk
             ]
-            pred = network(torch.stack(windows), *args, **kwargs)
+            batch = torch.stack(windows)
+            if self.sw_device is not None:
+                batch = batch.to(self.sw_device)
+            pred = network(batch, *args, **kwargs)
             if isinstance(pred, (list, tuple)):  # deep supervision in training mode: the first is the final output
                 pred = pred[0]
             if not isinstance(pred, torch.Tensor):
@@ -202,11 +217,14 @@ class OverlapTileInferer(Inferer):
             if list(pred.shape[2:]) != tile:
                 raise ValueError(f"network output of spatial size {list(pred.shape[2:])} for tile_size {tile}.")
             if output is None:
-                output = pred.new_zeros((inputs.shape[0], pred.shape[1], *size))
+                out_device = inputs.device if self.device is None else torch.device(self.device)
+                output = torch.zeros((inputs.shape[0], pred.shape[1], *size), dtype=pred.dtype, device=out_device)
             for k, (b, origin, ranges) in enumerate(chunk):
                 dst = tuple(slice(lo, hi) for lo, hi in ranges)
                 src = tuple(slice(lo - o, hi - o) for (lo, hi), o in zip(ranges, origin))
-                output[(b, slice(None), *dst)] = pred[(k, slice(None), *src)]
+                output[(b, slice(None), *dst)] = pred[(k, slice(None), *src)].to(out_device)
         if output is None:
             raise ValueError(f"inputs have no batch items: shape {tuple(inputs.shape)}.")
+        if meta_source is not None:
+            return MetaTensor(output, meta=meta_source.meta, applied_operations=meta_source.applied_operations)
         return output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from monai.data import MetaTensor
 from monai.inferers import Inferer
 
 from monai_unet_bundle.inferers import OverlapTileInferer
@@ -121,6 +122,18 @@ def test_explicit_border_and_alignment_for_a_network_without_sizing_methods():
         expected = OverlapTileInferer(tile_size=_tile(net, 16))(x, net)
         got = OverlapTileInferer(tile_size=_tile(net, 16), border=net.valid_border(), alignment=4)(x, scripted)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_meta_tensor_in_meta_tensor_out_and_devices():
+    net = _valid_net(2)
+    affine = torch.diag(torch.tensor([2.0, 3.0, 1.0, 1.0]))
+    x = MetaTensor(torch.rand(1, 1, 30, 26), affine=affine, meta={"filename_or_obj": "case.nii.gz"})
+    with torch.no_grad():
+        out = OverlapTileInferer(tile_size=_tile(net, 12), sw_device="cpu", device="cpu")(x, net)
+        plain = OverlapTileInferer(tile_size=_tile(net, 12))(x.as_tensor(), net)
+    assert isinstance(out, MetaTensor) and not isinstance(plain, MetaTensor)
+    assert out.meta["filename_or_obj"] == "case.nii.gz" and torch.equal(out.affine, x.affine)
+    torch.testing.assert_close(out.as_tensor(), plain)
 
 
 def test_errors():
