@@ -29,8 +29,9 @@ def foreground_class_names(
         num_classes: number of classes including the background.
         names: ``num_classes - 1`` foreground names, or ``num_classes`` names with the background first.
         dataset_dir: used when ``names`` is None: its ``dataset.json`` ``"labels"`` (``{"0": "background", ...}``)
-            if that exists and names exactly ``num_classes`` labels. An embedded dataset (brain3d, nuclei2d,
-            synthetic) that is not built yet is built first, as the training datalist would.
+            if that file exists and names exactly ``num_classes`` labels. Nothing is built or required here (MONAI
+            Label, for one, trains from its own datalist and never builds ``dataset_dir``); the bundle configs
+            resolve the data loaders, which build an embedded dataset, before the handlers that ask for names.
 
     Raises:
         ValueError: ``names`` has neither ``num_classes - 1`` nor ``num_classes`` entries.
@@ -46,9 +47,7 @@ def foreground_class_names(
             f"(or {num_classes} with the background first) for num_classes {num_classes}"
         )
     if dataset_dir is not None:
-        from monai_unet_bundle.data import ensure_dataset
-
-        manifest = Path(ensure_dataset(dataset_dir)) / "dataset.json"
+        manifest = Path(dataset_dir) / "dataset.json"
         if manifest.is_file():
             labels = json.loads(manifest.read_text()).get("labels", {})
             keys = [str(i) for i in range(num_classes)]

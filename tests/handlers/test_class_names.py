@@ -22,3 +22,9 @@ def test_from_dataset_json_else_generic(tmp_path):
     # labels that do not match num_classes are not trusted
     assert foreground_class_names(4, dataset_dir=tmp_path) == ["class_1", "class_2", "class_3"]
     assert foreground_class_names(2) == ["class_1"]
+
+
+def test_a_missing_dataset_folder_is_not_built_or_required(tmp_path):
+    absent = tmp_path / "brain3d"  # an embedded dataset's name: the datalist would build it, this must not
+    assert foreground_class_names(4, dataset_dir=absent) == ["class_1", "class_2", "class_3"]
+    assert not absent.exists()
