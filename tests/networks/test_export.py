@@ -191,10 +191,18 @@ def test_bundle_onnx_export(override, shape, other, tmp_path):
 
 @pytest.mark.slow
 @needs_bundle_files
-@pytest.mark.parametrize("override", [None, "u2net.yaml"])
-def test_bundle_verify_net_in_out(override):
+@pytest.mark.parametrize(
+    "override, meta_shape",
+    [(None, None), ("u2net.yaml", None),
+     # the valid UNet of unet_valid.yaml (2 poolings) takes inputs 4*n+40 only: say so in the metadata override
+     ("unet_valid.yaml", ["4*n+40"] * 3)],
+)
+def test_bundle_verify_net_in_out(override, meta_shape):
+    extra = [] if meta_shape is None else [
+        "--_meta_#network_data_format#inputs#image#spatial_shape", json.dumps(meta_shape)]
     _bundle(
         "verify_net_in_out",
+        *extra,
         "--net_id", "network_def",
         "--meta_file", str(ROOT / "configs" / "metadata.json"),
         "--config_file", json.dumps(_configs(override)),
