@@ -36,3 +36,41 @@ def test_remove_stale_temporaries_only_touches_partial_files(tmp_path):
     assert removed == [stale[0]]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in keep + stale[1:])
     assert remove_stale_temporaries(tmp_path / "missing") == []
+
+
+WRITER = """
+import sys, torch
+from monai_unet_bundle.checkpoints import atomic_torch_save
+path, version = sys.argv[1], 0
+while True:
+    version += 1
+    # ~8 MB per file: a kill lands mid-write often
+    atomic_torch_save({"version": version, "data": torch.full((2_000_000,), float(version))}, path)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    path = tmp_path / "state.pt"
+    rng = random.Random(0)
+    for _ in range(6):
+        path.unlink(missing_ok=True)  # waiting for it below waits until the writer is running
+        process = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=REPO)
+        deadline = time.monotonic() + 60
+        while not path.exists():
+            assert time.monotonic() < deadline and process.poll() is None, "the writer did not start"
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        state = torch.load(path, weights_only=True)
+        assert state["data"].shape == (2_000_000,)
+        assert torch.all(state["data"] == float(state["version"])), "the file holds one whole write"
