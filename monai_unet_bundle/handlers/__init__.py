@@ -7,6 +7,7 @@ from .full_state_saver import FullStateSaver
 from .hausdorff_distance import PhysicalHausdorffDistance, PhysicalHausdorffDistanceMetric
 from .learning_rate import LearningRateRecorder
 from .metrics_report import ClassNamedMetricsSaver
+from .non_finite_loss import NonFiniteLossHandler as NonFiniteLossHandler
 from .per_class_metrics import PerClassMetrics
 from .resume import ResumeFromCheckpoint
 
