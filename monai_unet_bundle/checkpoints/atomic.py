@@ -53,11 +53,24 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         temporary.unlink(missing_ok=True)
+        # torch.save reports a full disk as "enforce fail at inline_container.cc ... unexpected pos", naming no file
+        cause = next((e for e in _chain(error) if isinstance(e, OSError) and e.errno), None)
+        if cause is not None and not isinstance(error, OSError):
+            raise OSError(cause.errno, f"could not write '{path}': {cause.strerror}; it was not changed") from error
         raise
     _fsync_folder(path.parent)
     return path
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the exceptions it was raised from or while handling, innermost last."""
+    found: list[BaseException] = []
+    while error is not None and error not in found:
+        found.append(error)
+        error = error.__cause__ or error.__context__
+    return found
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, name: str = "*") -> list[Path]:
