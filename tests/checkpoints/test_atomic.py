@@ -61,7 +61,7 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path):
 
     path = tmp_path / "state.pt"
     rng = random.Random(0)
-    for _ in range(6):
+    for _ in range(4):
         path.unlink(missing_ok=True)  # waiting for it below waits until the writer is running
         process = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=REPO)
         deadline = time.monotonic() + 60
