@@ -7,7 +7,8 @@ computed (MONAI's ``IterationEvents.LOSS_COMPLETED``, before the backward pass) 
 - ``mode="stop"``: raises :class:`NonFiniteLossError` with the iteration, the loss and the batch's files, so the
   weights and the last checkpoint stay as they were; or
 - ``mode="skip"``: lets the backward pass run on a zero loss and clears the gradients, so the optimizer changes
-  nothing for that batch (no step, no momentum update); the batch is logged with its files and counted in
+  nothing for that batch (no step, no momentum update), and puts back the network's buffers (BatchNorm running
+  statistics, which the NaN forward pass already changed); the batch is logged with its files and counted in
   ``engine.state.non_finite_losses``. With ``max_skipped`` the run still stops after that many skipped batches.
   Under CUDA fp16 AMP (a GradScaler) the scaler skips the step itself; the batch is only logged and counted.
 
@@ -24,7 +25,7 @@ import logging
 from typing import Any
 
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys
 
@@ -65,12 +66,19 @@ class NonFiniteLossHandler:
         self.image_key = image_key
         self._skipping = False
         self._loss: torch.Tensor | None = None
+        self._buffers: dict[str, torch.Tensor] = {}
 
     def attach(self, engine: Engine) -> None:
         if not hasattr(engine.state, "non_finite_losses"):
             engine.state.non_finite_losses = 0
+        if self.mode == "skip":
+            engine.add_event_handler(Events.ITERATION_STARTED, self.iteration_started)
         engine.add_event_handler(IterationEvents.LOSS_COMPLETED, self.loss_completed)
         engine.add_event_handler(IterationEvents.BACKWARD_COMPLETED, self.backward_completed)
+
+    def iteration_started(self, engine: Engine) -> None:
+        # running statistics change in the forward pass, before the loss can be looked at: keep a copy (small)
+        self._buffers = {name: b.detach().clone() for name, b in engine.network.named_buffers()}
 
     def _describe(self, engine: Engine, loss: torch.Tensor) -> str:
         files = batch_files(engine.state.batch, self.image_key) or ["<batch without file names>"]
@@ -106,4 +114,8 @@ class NonFiniteLossHandler:
         self._skipping = False
         # without gradients the optimizer skips every parameter: no step, no momentum or weight decay update
         engine.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for name, buffer in engine.network.named_buffers():
+                if name in self._buffers:
+                    buffer.copy_(self._buffers[name])
         engine.state.output[CommonKeys.LOSS] = self._loss  # the logs show the real (non-finite) loss
