@@ -4,11 +4,13 @@ from .atomic import atomic_torch_save, remove_stale_temporaries
 from .rng import rng_state, set_rng_state
 from .series import CheckpointError, CheckpointSeries, LoadedCheckpoint
 from .training_state import restore_training_state, training_state, unwrap_network
+from .transform_rng import TransformRandomState
 
 __all__ = [
     "CheckpointError",
     "CheckpointSeries",
     "LoadedCheckpoint",
+    "TransformRandomState",
     "atomic_torch_save",
     "remove_stale_temporaries",
     "restore_training_state",
