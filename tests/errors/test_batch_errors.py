@@ -1,0 +1,57 @@
+"""Batch inference faults (issue 9, part 4): a SIGKILL in the middle of writing an output.
+
+Covered elsewhere (docs/errors.md lists them): one bad file among good ones -> good outputs written, the bad one in
+the summary with its reason, exit status 1
+(tests/inference/test_predict.py::test_a_bad_file_amid_good_ones_is_reported_and_the_rest_is_done); an injected
+write failure leaves no output (tests/inference/test_atomic_writer.py::test_a_failure_mid_write_leaves_nothing,
+::test_predict_reports_the_failed_write_and_keeps_the_earlier_output).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from monai_unet_bundle.data.datalist import image_files
+from monai_unet_bundle.inference import BatchReport, PredictionDataset
+from tests.conftest import REPO
+
+#: the writer of configs/inference.yaml (SaveImaged + AtomicNibabelWriter) on a label map that takes ~1 s to gzip
+_WRITER = textwrap.dedent("""
+    import sys, numpy, torch
+    from monai.data import MetaTensor
+    from monai.transforms import SaveImage
+    from monai_unet_bundle.inference import AtomicNibabelWriter
+    labels = torch.from_numpy(numpy.random.default_rng(0).integers(0, 4, (1, 192, 192, 192), dtype=numpy.uint8))
+    save = SaveImage(output_dir=sys.argv[1], output_postfix="seg", output_dtype=numpy.uint8, resample=False,
+                     separate_folder=False, print_log=False, writer=AtomicNibabelWriter)
+    while True:
+        save(MetaTensor(labels, affine=torch.eye(4), meta={"filename_or_obj": sys.argv[2]}))
+""")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_write_leaves_no_partial_output(tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-c", _WRITER, str(out), str(tmp_path / "case.nii.gz")], cwd=REPO)
+    deadline = time.monotonic() + 120
+    while not list(out.glob(".case_seg.nii.gz.*.part.nii.gz")):
+        assert process.poll() is None and time.monotonic() < deadline, "the writer ended or never wrote"
+        time.sleep(0.005)
+    time.sleep(0.1)  # well inside the write
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = list(out.glob(".case_seg.nii.gz.*.part.nii.gz"))
+    final = out / "case_seg.nii.gz"
+    assert partial, "killed while writing"
+    assert not final.exists(), "nothing under the output name (the first write was killed)"
+    # a rerun does not skip the case, and no image listing sees the partial file
+    report = BatchReport()
+    pending = PredictionDataset([{"image": str(tmp_path / "case.nii.gz")}], None, output_dir=out, report=report)
+    assert len(pending) == 1 and report.skipped == []
+    assert image_files(out) == []
