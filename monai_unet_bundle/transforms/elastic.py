@@ -130,6 +130,8 @@ class RandCoarseElastic(RandomizableTransform):
         self.sigma = float(sigma)
         self.rotate_range = rotate_range
         self.scale_range = scale_range
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {sorted(_MODES)}, got {mode!r}.")
         self.mode = mode
         if padding_mode not in ("reflection", "border", "zeros"):
             raise ValueError(f"padding_mode must be 'reflection', 'border' or 'zeros', got {padding_mode!r}.")
