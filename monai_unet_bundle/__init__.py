@@ -7,7 +7,10 @@ from types import ModuleType
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("data", "engines", "evaluation", "inferers", "losses", "networks", "transforms", "visualize")
+_SUBPACKAGES = (
+    "checkpoints", "checks", "data", "engines", "evaluation", "handlers", "inference", "inferers", "losses", "networks",
+    "optim", "transforms", "visualize",
+)
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -1,6 +1,6 @@
 """Ignite / MONAI event handlers of the bundle configs: checkpointing, resumption, metric naming and logging."""
 
-from .best_model_saver import BestModelSaver
+from .best_model_saver import BestModelSaver, FinalModelFallback
 from .class_names import foreground_class_names
 from .early_stopping import ResumableEarlyStopHandler
 from .full_state_saver import FullStateSaver
@@ -13,6 +13,7 @@ from .resume import ResumeFromCheckpoint
 
 __all__ = [
     "BestModelSaver",
+    "FinalModelFallback",
     "ClassNamedMetricsSaver",
     "FullStateSaver",
     "LearningRateRecorder",

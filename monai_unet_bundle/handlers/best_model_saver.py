@@ -25,7 +25,7 @@ from ignite.engine import Engine, Events
 
 from monai_unet_bundle.checkpoints import atomic_torch_save, unwrap_network
 
-__all__ = ["BestModelSaver"]
+__all__ = ["BestModelSaver", "FinalModelFallback"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,39 @@ class BestModelSaver:
         if not self._improved(value):
             return
         self.best_metric, self.best_epoch = value, int(engine.state.epoch)
-        if idist.get_rank() == 0:
-            atomic_torch_save(unwrap_network(self.network).state_dict(), self.path)
+        if self.save():
             logger.info("saved best model (%s %.4f at epoch %d) to %s", name, value, self.best_epoch, self.path)
+
+    def save(self) -> bool:
+        """Write the network now; only rank 0 writes (returns whether this process did)."""
+        if idist.get_rank() != 0:
+            return False
+        atomic_torch_save(unwrap_network(self.network).state_dict(), self.path)
+        return True
+
+
+class FinalModelFallback:
+    """Trainer handler: if training completes and no validation ever scored the network, save the final network.
+
+    Without validation data (MONAI Label sends none for fewer than 3 labelled images, or ``val_split`` 0) the
+    :class:`BestModelSaver` never fires, and a user's training would leave ``model.pt`` unchanged. Example::
+
+        train#handlers:
+          - _target_: monai_unet_bundle.handlers.FinalModelFallback
+            best_model: "@validate#best_model"
+    """
+
+    def __init__(self, best_model: BestModelSaver) -> None:
+        self.best_model = best_model
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if self.best_model.best_epoch >= 0:
+            return
+        if self.best_model.save():
+            logger.warning(
+                "no validation scored the network during training (no validation data?): %s holds the network of "
+                "the final epoch %d", self.best_model.path, engine.state.epoch,
+            )

@@ -267,8 +267,6 @@ def test_training_as_monailabel_runs_it(tmp_path, monailabel_cases):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known gap (train.yaml): models/model.pt is written only by validation, and "
-                   "MONAI Label sends no validation items for < 3 labelled images or val_split 0")
 def test_training_without_validation_items_still_updates_the_model(tmp_path, monailabel_cases):
     bundle = make_bundle(tmp_path / "bundle", batches_tracked=1000)
     overrides = monailabel_train_overrides(bundle, [monailabel_cases["case_0"], monailabel_cases["small"]], [], 1)
