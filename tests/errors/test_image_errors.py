@@ -185,9 +185,20 @@ def test_volume_too_large_for_memory(tmp_path, tiny_model, capsys):
     assert need == 4 * (voxels + 2 * resampled + 9 * resampled) + voxels
 
 
-def test_memory_limit_is_configurable(tmp_path, tiny_model, capsys):
-    folder = _good_and(tmp_path, "")
-    assert predict(folder, "--output-dir", tmp_path / "out", "--model", tiny_model,
-                   "--set", "memory_limit_gb=0.00001") == 1
-    reason = failures(capsys.readouterr().out)["good.nii.gz"]
-    assert "is the limit (limit_gb)" in reason and "(16, 16, 16)" in reason
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
+def test_memory_limit_is_configurable(tmp_path, tiny_model, capsys, suffix):
+    """--memory_limit_gb replaces the memory available; NRRD / MetaImage headers are read through SimpleITK."""
+    import SimpleITK as sitk
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    image = sitk.GetImageFromArray(noise((10, 12, 14)))  # SimpleITK arrays are (z, y, x)
+    image.SetSpacing((2.0, 2.0, 2.0))
+    sitk.WriteImage(image, str(folder / f"case{suffix}"))
+    args = [folder, "--output-dir", tmp_path / "out", "--model", tiny_model]
+    assert predict(*args, "--set", "memory_limit_gb=0.00001") == 1
+    reason = failures(capsys.readouterr().out)[f"case{suffix}"]
+    need = estimate_inference_memory((14, 12, 10), (2.0,) * 3, (2.0,) * 3, in_channels=1, num_classes=4)
+    assert f"a volume of shape (14, 12, 10) at spacing (2.0, 2.0, 2.0) mm needs at least {need / 1024:.1f} KiB" \
+        in reason and "10.5 KiB is the limit (limit_gb)" in reason, reason
+    assert predict(*args, "--set", "memory_limit_gb=1") == 0  # a limit it fits in
