@@ -3,11 +3,11 @@
     .venv/bin/python benchmarks/bench_inference.py [--weights models/model.pt] [--sizes 160,160,160 300,370,320]
 
 Both sides run the same network (the config's 3D UNet, features 16-32-64-128, 4 classes) with the same weights on
-the same volume, with the same roi (96^3), overlap (0.25) and Gaussian blending:
+the same volume, with the same roi and overlap (configs/inference.yaml's, or --roi / --overlap) and Gaussian blending:
 
 - baseline: ``monai.inferers.sliding_window_inference`` in fp32 under ``torch.no_grad`` with sw_batch_size 1;
 - ours: ``SegmentationInferer`` (bf16 autocast where the CPU has native bf16, channels-last, BatchNorm folded,
-  inference mode, sw_batch_size 2 by default).
+  inference mode, the config's sw_batch_size).
 
 Each side runs in its own subprocess, so its peak RSS (``ru_maxrss``) is its own. The volume is the MNI152 T1
 template at 2 mm (nilearn's file, as the brain3d data uses it), scaled to [0, 1] by its percentiles and mirrored
@@ -40,8 +40,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-ROI = (96, 96, 96)
-OVERLAP = 0.25
 FEATURES = (16, 32, 64, 128)
 GIB = 1024**3
 
@@ -66,6 +64,14 @@ def brain_volume(size: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(t1[tuple(slice(0, s) for s in size)])
 
 
+def _inference_config() -> dict:
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(REPO / "configs" / "inference.yaml"))
+    return {key: parser.get_parsed_content(key) for key in ("roi_size", "overlap", "sw_batch_size")}
+
+
 def make_network(weights: str | None):
     import torch
 
@@ -86,6 +92,7 @@ def worker(args: argparse.Namespace) -> None:
     from monai_unet_bundle.inferers import SegmentationInferer
 
     size = tuple(int(s) for s in args.size.split(","))
+    roi = tuple(int(r) for r in args.roi.split(","))
     net = make_network(args.weights or None)
     x = torch.from_numpy(brain_volume(size))[None, None]
     rss_before = _peak_rss_bytes()
@@ -93,15 +100,15 @@ def worker(args: argparse.Namespace) -> None:
 
         def infer(volume):
             with torch.no_grad():
-                return sliding_window_inference(volume, ROI, 1, net, OVERLAP, "gaussian")
+                return sliding_window_inference(volume, roi, 1, net, args.overlap, "gaussian")
     else:
-        inferer = SegmentationInferer(ROI, sw_batch_size=args.sw_batch_size, overlap=OVERLAP, mode="gaussian",
+        inferer = SegmentationInferer(roi, sw_batch_size=args.sw_batch_size, overlap=args.overlap, mode="gaussian",
                                       amp=not args.no_amp)
 
         def infer(volume):
             return inferer(volume, net)
 
-    infer(torch.rand(1, 1, *ROI))  # one window first: one-time kernel selection is not what is measured
+    infer(torch.rand(1, 1, *roi))  # one window first: one-time kernel selection is not what is measured
     start = time.perf_counter()
     logits = infer(x)
     seconds = time.perf_counter() - start
@@ -111,12 +118,12 @@ def worker(args: argparse.Namespace) -> None:
                       "rss_before_inference": rss_before, "threads": torch.get_num_threads()}))
 
 
-def _run_worker(side: str, size: str, weights: str | None, sw_batch_size: int, no_amp: bool, out: Path) -> dict:
+def _run_worker(side: str, size: str, weights: str | None, args: argparse.Namespace, out: Path) -> dict:
     command = [sys.executable, __file__, "--worker", side, "--size", size, "--argmax-out", str(out),
-               "--sw-batch-size", str(sw_batch_size)]
+               "--sw-batch-size", str(args.sw_batch_size), "--roi", args.roi, "--overlap", str(args.overlap)]
     if weights:
         command += ["--weights", weights]
-    if no_amp:
+    if args.no_amp:
         command.append("--no-amp")
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     if result.returncode != 0:
@@ -162,7 +169,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default=None, help="a state_dict (default: models/model.pt if present)")
     parser.add_argument("--sizes", nargs="*", default=["160,160,160", "300,370,320"])
-    parser.add_argument("--sw-batch-size", type=int, default=2, help="ours (the baseline uses 1)")
+    parser.add_argument("--roi", help="window size X,Y,Z (default: configs/inference.yaml's roi_size)")
+    parser.add_argument("--overlap", type=float, help="window overlap (default: the config's)")
+    parser.add_argument("--sw-batch-size", type=int, help="ours (default: the config's; the baseline uses 1)")
     parser.add_argument("--no-amp", action="store_true", help="ours in fp32 too")
     parser.add_argument("--e2e", action="store_true", help="also the whole predict pipeline on a 35 M-voxel file")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "inference.json"))
@@ -173,13 +182,18 @@ def main() -> int:
     if args.worker:
         worker(args)
         return 0
+    config = _inference_config()
+    args.roi = args.roi or ",".join(str(int(r)) for r in config["roi_size"])
+    args.overlap = config["overlap"] if args.overlap is None else args.overlap
+    args.sw_batch_size = args.sw_batch_size or int(config["sw_batch_size"])
 
     weights = str(REPO / "models" / "model.pt") if args.weights is None else args.weights
     weights = weights if weights and Path(weights).is_file() else None
     load = os.getloadavg()[0]
     print(f"weights: {weights or 'random (no trained model found)'}; cpu: {platform.processor() or platform.machine()}"
           f", {os.cpu_count()} cores, load average {load:.1f} at start")
-    results: dict = {"weights": weights, "roi": ROI, "overlap": OVERLAP, "features": FEATURES,
+    print(f"roi {args.roi}, overlap {args.overlap}, sw_batch_size ours {args.sw_batch_size} / baseline 1")
+    results: dict = {"weights": weights, "roi": args.roi, "overlap": args.overlap, "features": FEATURES,
                      "sw_batch_size": {"ours": args.sw_batch_size, "baseline": 1}, "amp": not args.no_amp,
                      "load_average_at_start": load, "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp:
@@ -188,8 +202,7 @@ def main() -> int:
             label = "x".join(size.split(","))
             sides = {}
             for side in ("baseline", "ours"):
-                sides[side] = _run_worker(side, size, weights, args.sw_batch_size, args.no_amp,
-                                          scratch / f"{side}.npy")
+                sides[side] = _run_worker(side, size, weights, args, scratch / f"{side}.npy")
             a, b = np.load(scratch / "ours.npy"), np.load(scratch / "baseline.npy")
             agreement = float(np.mean(a == b))
             ours, base = sides["ours"], sides["baseline"]

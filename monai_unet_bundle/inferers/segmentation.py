@@ -166,10 +166,12 @@ class SegmentationInferer(SlidingWindowInferer):
                     if isinstance(inputs, MetaTensor):
                         out = MetaTensor(out, meta=inputs.meta, applied_operations=inputs.applied_operations)
                     return out
+                window_fn = predictor if not args else (lambda window: predictor(window, *args))
                 return sliding_window_inference(
-                    inputs, self.roi_size, self.sw_batch_size, predictor, self.overlap, self.mode,
-                    self.sigma_scale, self.padding_mode, self.cval, None, self.stitch_device, False,
-                    self.roi_weight_map, None, self.buffer_steps, self.buffer_dim, False, *args, **kwargs,
+                    inputs, self.roi_size, self.sw_batch_size, window_fn, overlap=self.overlap, mode=self.mode,
+                    sigma_scale=self.sigma_scale, padding_mode=self.padding_mode, cval=self.cval, sw_device=None,
+                    device=self.stitch_device, progress=False, roi_weight_map=self.roi_weight_map,
+                    buffer_steps=self.buffer_steps, buffer_dim=self.buffer_dim, **kwargs,
                 )
         finally:
             bar.close()

@@ -6,21 +6,19 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from monai.bundle import ConfigParser
 from monai.data import MetaTensor
-from monai.transforms import Activationsd, Compose, Invertd
+from monai.transforms import Activationsd, Compose, EnsureChannelFirstd, Invertd, LoadImaged, Orientationd, Spacingd
 
 from monai_unet_bundle.inference import InvertToInputd
-from tests.conftest import CONFIGS, write_nifti
+from tests.conftest import write_nifti
 from tests.inference.conftest import AFFINES
 
 
 @pytest.fixture(scope="module")
 def preprocessing():
-    parser = ConfigParser()
-    parser.read_config(str(CONFIGS / "inference.yaml"))
-    parser["bundle_root"] = "."
-    return parser.get_parsed_content("preprocessing")
+    """The geometric part of the inference preprocessing, in the invertible form MONAI's Invertd needs."""
+    return Compose([LoadImaged("image", image_only=True), EnsureChannelFirstd("image"),
+                    Orientationd("image", axcodes="RAS"), Spacingd("image", pixdim=(2.0, 2.0, 2.0), mode="bilinear")])
 
 
 @pytest.mark.parametrize("name", list(AFFINES))
