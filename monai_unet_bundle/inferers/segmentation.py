@@ -126,6 +126,7 @@ class SegmentationInferer(SlidingWindowInferer):
             flips=flip_combinations(axes) if self.tta else (),
             module=_unwrap(network),
             on_window=on_window,
+            batch_size=self.sw_batch_size,
         )
 
     # ------------------------------------------------------------------------------------------- windows

@@ -65,6 +65,9 @@ class WindowPredictor:
         module: the network whose sizing methods (``valid_border`` ...) the stitcher may ask for; defaults to
             ``network``. Exposed as ``.module`` like DataParallel does.
         on_window: called with the number of windows after every call (a progress bar's ``update``).
+        batch_size: a smaller batch (the last windows of a volume) is padded to this size, so the network always
+            sees one input shape: oneDNN / cuDNN then generate their kernels once per process, not once more for
+            every new remainder (seconds each for bf16 on AMX).
 
     Example::
 
@@ -81,6 +84,7 @@ class WindowPredictor:
         flips: Sequence[tuple[int, ...]] = (),
         module: Any = None,
         on_window: Callable[[int], Any] | None = None,
+        batch_size: int | None = None,
     ) -> None:
         self.network = network
         self.dtype = dtype
@@ -88,6 +92,7 @@ class WindowPredictor:
         self.flips = [tuple(f) for f in flips]
         self.module = module if module is not None else network
         self.on_window = on_window
+        self.batch_size = batch_size
 
     def _forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         out = self.network(x, *args, **kwargs)
@@ -98,6 +103,9 @@ class WindowPredictor:
         return out.float()
 
     def __call__(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        count = x.shape[0]
+        if self.batch_size is not None and count < self.batch_size:
+            x = torch.cat([x, x.new_zeros((self.batch_size - count, *x.shape[1:]))])
         if self.channels_last and x.dim() in (4, 5):
             x = x.contiguous(memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d)
         with torch.inference_mode(), torch.autocast(x.device.type, dtype=self.dtype, enabled=self.dtype is not None):
@@ -107,8 +115,9 @@ class WindowPredictor:
             if self.flips:
                 out /= len(self.flips) + 1
         # copied out of inference mode: the stitcher blends into it in place
+        out = out[:count]
         result = torch.empty(out.shape, dtype=torch.float32, device=out.device)
         result.copy_(out)
         if self.on_window is not None:
-            self.on_window(x.shape[0])
+            self.on_window(count)
         return result
