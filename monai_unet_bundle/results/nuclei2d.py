@@ -1,0 +1,143 @@
+"""nuclei2d result: UNet 2D with and without the U-Net paper's boundary weight map, same seed and budget.
+
+    python -m monai_unet_bundle.results.nuclei2d            # about 2 x 10 min on an idle 2-core CPU (bf16)
+    python -m monai_unet_bundle.results.nuclei2d --quick    # smoke run: 2 iterations each, numbers meaningless
+
+Per variant, in subprocesses, the commands a user would type:
+
+1. train: ``python -m monai.bundle run --config_file "['configs/train.yaml','configs/nuclei2d.yaml']"`` with its own
+   ``--bundle_root`` (so ``models/``, TensorBoard logs and checkpoints stay in the run folder), ``--seed 0`` and the
+   budget below; the variant without the weight map adds ``--w0 0 --class_weights '$None'`` (plain cross-entropy);
+2. the network of the last epoch is taken from the last full-state checkpoint (not models/model.pt, which is the
+   best validation epoch: chosen on the held-out rows themselves);
+3. predict the held-out rows (TIFF rows 384-511) with ``configs/inference.yaml`` set to 2D.
+
+Then, on the written prediction (the input's own grid): foreground Dice against the semantic label, and how many
+of the 8 touching nuclei pairs in the held-out rows fall into different connected components (8-connected
+components; each nucleus assigned its most-overlapping component). Written: docs/results/nuclei2d.json,
+docs/results/nuclei2d.md (table rows), docs/images/nuclei2d_overlay.png (image | ground-truth nuclei | predicted
+components with the weight map | without) and docs/images/nuclei2d_curves.png (training loss, validation Dice and
+pairs separated over the epochs, from the runs' TensorBoard files).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from ..data import case_name, training_datalist
+from ..evaluation import count_separated_pairs
+from ..visualize import overlay_panel, write_png
+from ..visualize.curves import plot_curves, read_scalars
+from .bundle_runs import BUNDLE_RUN, REPO, final_network, result_arguments, run_logged, shown, write_datalist
+from .machine import machine_info
+from .publish import publish, table_row
+
+VARIANTS = {
+    "weight_map": {"title": "UNet 2D + weight map (w0 10, sigma 5)", "args": []},
+    "no_weight_map": {"title": "UNet 2D, plain cross-entropy", "args": ["--w0", "0", "--class_weights", "$None"]},
+}
+BUDGET = {"max_epochs": 15, "epoch_length": 10, "val_interval": 5}
+QUICK = {"max_epochs": 1, "epoch_length": 2, "val_interval": 1, "num_samples": 2, "roi_size": "[64,64]"}
+
+
+def foreground_dice(prediction: np.ndarray, label: np.ndarray) -> float:
+    pred, true = prediction > 0, label > 0
+    return float(2.0 * np.logical_and(pred, true).sum() / max(pred.sum() + true.sum(), 1))
+
+
+def train_command(run_dir: Path, dataset_dir: Path, variant: str, budget: dict) -> list[str]:
+    command = BUNDLE_RUN + ["--config_file", "['configs/train.yaml','configs/nuclei2d.yaml']",
+                            "--bundle_root", str(run_dir), "--dataset_dir", str(dataset_dir), "--seed", "0"]
+    for key, value in budget.items():
+        command += [f"--{key}", str(value)]
+    return command + VARIANTS[variant]["args"]
+
+
+def predict_command(model: Path, datalist: Path, out_dir: Path, roi: str) -> list[str]:
+    # the nuclei task's settings: 2D, 2 classes, pixel spacing, and nuclei2d.yaml's 1-99.8 percentile scaling
+    return BUNDLE_RUN + ["--config_file", "configs/inference.yaml", "--spatial_dims", "2", "--num_classes", "2",
+                         "--pixdim", "[1.0,1.0]", "--roi_size", roi, "--scale_intensity#lower", "1.0",
+                         "--scale_intensity#upper", "99.8", "--ckpt_path", str(model), "--datalist", str(datalist),
+                         "--output_dir", str(out_dir), "--overwrite", "true", "--progress", "false"]
+
+
+def validation_history(scalars: dict) -> list[dict]:
+    """The training's own validations (on the held-out rows): epoch, val_mean_dice, val_pairs_separated."""
+    dice = dict(scalars.get("val_mean_dice", []))
+    pairs = dict(scalars.get("val_pairs_separated", []))
+    return [{"epoch": epoch, "val_mean_dice": dice[epoch], "val_pairs_separated": pairs.get(epoch)}
+            for epoch in sorted(dice)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = result_arguments("nuclei2d", __doc__.split("\n\n")[0])
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    dataset_dir, runs_dir, docs_dir = Path(args.dataset_dir), Path(args.runs_dir), Path(args.docs_dir)
+    budget = {**BUDGET, **QUICK} if args.quick else dict(BUDGET)
+    held_out = training_datalist(dataset_dir, "validation")[0]  # builds the dataset when missing
+    image = np.asarray(nib.load(held_out["image"]).dataobj, dtype=np.float32)
+    label = np.asarray(nib.load(held_out["label"]).dataobj)
+    instances = np.asarray(nib.load(held_out["instance"]).dataobj).astype(np.int64)
+    machine = machine_info()
+    result: dict = {"task": "nuclei2d", "held_out": "stardist img2d.tif rows 384-511 (512 x 128 px)",
+                    "budget": {**budget, "seed": 0, "num_samples": budget.get("num_samples", 4),
+                               "patch": budget.get("roi_size", "[128,128]")},
+                    "quick": args.quick, "machine": machine, "variants": {}}
+    predictions = {}
+    for variant in VARIANTS:
+        run_dir = runs_dir / variant
+        command = train_command(run_dir, dataset_dir, variant, budget)
+        if args.skip_training:
+            print(f"(skipping training; reusing {run_dir})\n  {shown(command)}")
+            train_seconds = None
+        else:
+            train_seconds = run_logged(command, run_dir / "train.log", REPO)
+        model, epoch = final_network(run_dir / "models", run_dir / "final_model.pt")
+        datalist = write_datalist([held_out["image"]], run_dir / "held_out.json")
+        predict = predict_command(model, datalist, run_dir / "predictions",
+                                  budget.get("roi_size", "[128,128]"))
+        run_logged(predict, run_dir / "predict.log", REPO)
+        seg_path = run_dir / "predictions" / f"{case_name(held_out['image'])}_seg.nii.gz"
+        prediction = np.asarray(nib.load(seg_path).dataobj)
+        separated, total = count_separated_pairs(prediction > 0, instances)
+        dice = foreground_dice(prediction, label)
+        predictions[variant] = prediction
+        result["variants"][variant] = {
+            "title": VARIANTS[variant]["title"], "train_command": shown(command), "predict_command": shown(predict),
+            "final_epoch": epoch, "train_seconds": train_seconds, "foreground_dice": dice,
+            "pairs_separated": separated, "touching_pairs": total,
+            "validation_during_training": validation_history(read_scalars(run_dir / "eval")),
+        }
+        print(f"nuclei2d {variant}: foreground Dice {dice:.3f}, touching pairs separated {separated}/{total} "
+              f"(epoch {epoch} network)", flush=True)
+
+    result["seconds"] = time.perf_counter() - started
+    results_dir, images_dir = docs_dir / "results", docs_dir / "images"
+    # image | ground-truth nuclei (one colour per instance) | predicted connected components, per variant
+    components = [ndimage.label(predictions[v] > 0, structure=np.ones((3, 3)))[0] for v in VARIANTS]
+    overlay = write_png(images_dir / "nuclei2d_overlay.png", overlay_panel(image, [instances, *components]))
+    runs = {v.replace("_", " "): read_scalars(runs_dir / v / "eval") for v in VARIANTS}
+    curves = plot_curves(images_dir / "nuclei2d_curves.png", runs,
+                         ["train_loss", "val_mean_dice", "val_pairs_separated"])
+    result["pictures"] = {"overlay": str(overlay.relative_to(docs_dir)), "curves": str(curves.relative_to(docs_dir))}
+    rows = []
+    command = "python -m monai_unet_bundle.results.nuclei2d" + (" --quick" if args.quick else "")
+    for entry in result["variants"].values():
+        rows.append(table_row("nuclei2d", entry["title"], "foreground Dice", f"{entry['foreground_dice']:.3f}",
+                              command, machine))
+        rows.append(table_row("nuclei2d", entry["title"], "touching pairs separated",
+                              f"{entry['pairs_separated']} / {entry['touching_pairs']}", command, machine))
+    written = publish(results_dir, "nuclei2d", result, rows)
+    print(f"wrote {written[0]}, {written[1]}, {overlay}, {curves}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""What a result run or benchmark publishes: its JSON record and the README table rows, written whole."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .machine import machine_summary
+
+
+def save_json(path: str | Path, record: dict) -> Path:
+    """Write ``record`` as indented JSON (folders created; the file replaced whole, never left half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def table_row(task: str, network: str, metric: str, value: str, command: str, machine: dict) -> str:
+    """One row of the README results table: task | network | metric | value | command | machine | date."""
+    where = f"{machine_summary(machine)}, load {machine['load_average_1min']}"
+    return f"| {task} | {network} | {metric} | {value} | `{command}` | {where} | {machine['date_utc'][:10]} |"
+
+
+def publish(results_dir: str | Path, task: str, record: dict, rows: list[str]) -> tuple[Path, Path]:
+    """``<results_dir>/<task>.json`` and ``<task>.md`` (the table rows); the rows are printed too."""
+    results_dir = Path(results_dir)
+    json_path = save_json(results_dir / f"{task}.json", record)
+    md_path = results_dir / f"{task}.md"
+    md_path.write_text("\n".join(rows) + "\n")
+    print("\n".join(rows))
+    return json_path, md_path
