@@ -10,7 +10,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench results clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# the real-data result runs (docs/results.md): each trains in its own outputs/results/<task>/ folder and writes
+# docs/results/<task>.json / .md and the pictures in docs/images/; not part of the tests (tens of minutes on a CPU)
+results: $(STAMP)
+	$(PY) -m monai_unet_bundle.results.nuclei2d
+	$(PY) -m monai_unet_bundle.results.brain3d
 
 clean:
 	rm -rf outputs eval runs

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"task": "brain3d", "held_out": "MNI152 2009a T1 at 2 mm, right hemisphere",
                     "budget": budget or "configs/train.yaml defaults: 40 epochs x 10 iterations, 4 patches of "
                     "48x64x64, AdamW lr 3e-3 poly, bf16 autocast where native, seed 0",
-                    "quick": args.quick, "machine": machine, "networks": {}}
+                    "quick": args.quick, "training_reused": args.skip_training, "machine": machine, "networks": {}}
     images_dir = docs_dir / "images"
     for network in args.networks:
         run_dir = runs_dir / network

@@ -15,9 +15,9 @@ Per variant, in subprocesses, the commands a user would type:
 Then, on the written prediction (the input's own grid): foreground Dice against the semantic label, and how many
 of the 8 touching nuclei pairs in the held-out rows fall into different connected components (8-connected
 components; each nucleus assigned its most-overlapping component). Written: docs/results/nuclei2d.json,
-docs/results/nuclei2d.md (table rows), docs/images/nuclei2d_overlay.png (image | ground-truth nuclei | predicted
-components with the weight map | without) and docs/images/nuclei2d_curves.png (training loss, validation Dice and
-pairs separated over the epochs, from the runs' TensorBoard files).
+docs/results/nuclei2d.md (table rows), docs/images/nuclei2d_overlay.png (top to bottom: image, ground-truth nuclei,
+predicted connected components with the weight map, without it) and docs/images/nuclei2d_curves.png (training
+loss, validation Dice and pairs separated over the epochs, from the runs' TensorBoard files).
 """
 
 from __future__ import annotations
@@ -49,6 +49,14 @@ QUICK = {"max_epochs": 1, "epoch_length": 2, "val_interval": 1, "num_samples": 2
 def foreground_dice(prediction: np.ndarray, label: np.ndarray) -> float:
     pred, true = prediction > 0, label > 0
     return float(2.0 * np.logical_and(pred, true).sum() / max(pred.sum() + true.sum(), 1))
+
+
+def stacked_overlay(image: np.ndarray, labels: list[np.ndarray], gap: int = 4) -> np.ndarray:
+    """RGB rows, top to bottom: the image, then each label map over it (the held-out strip is 512 x 128 px)."""
+    width = image.shape[0]  # NIfTI axis 0 (x) becomes the picture's columns
+    tiles = [overlay_panel(image, [])] + [overlay_panel(image, [label])[:, -width:] for label in labels]
+    spacer = np.full((gap, width, 3), 255, np.uint8)
+    return np.concatenate([piece for tile in tiles for piece in (tile, spacer)][:-1], axis=0)
 
 
 def train_command(run_dir: Path, dataset_dir: Path, variant: str, budget: dict) -> list[str]:
@@ -89,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"task": "nuclei2d", "held_out": "stardist img2d.tif rows 384-511 (512 x 128 px)",
                     "budget": {**budget, "seed": 0, "num_samples": budget.get("num_samples", 4),
                                "patch": budget.get("roi_size", "[128,128]")},
-                    "quick": args.quick, "machine": machine, "variants": {}}
+                    "quick": args.quick, "training_reused": args.skip_training, "machine": machine, "variants": {}}
     predictions = {}
     for variant in VARIANTS:
         run_dir = runs_dir / variant
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     results_dir, images_dir = docs_dir / "results", docs_dir / "images"
     # image | ground-truth nuclei (one colour per instance) | predicted connected components, per variant
     components = [ndimage.label(predictions[v] > 0, structure=np.ones((3, 3)))[0] for v in VARIANTS]
-    overlay = write_png(images_dir / "nuclei2d_overlay.png", overlay_panel(image, [instances, *components]))
+    overlay = write_png(images_dir / "nuclei2d_overlay.png", stacked_overlay(image, [instances, *components]))
     runs = {v.replace("_", " "): read_scalars(runs_dir / v / "eval") for v in VARIANTS}
     curves = plot_curves(images_dir / "nuclei2d_curves.png", runs,
                          ["train_loss", "val_mean_dice", "val_pairs_separated"])
