@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -87,3 +88,16 @@ def write_datalist(images: Sequence[str | Path], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([str(Path(image).resolve()) for image in images], indent=1) + "\n")
     return path
+
+
+def logged_training_seconds(log_path: str | Path) -> float | None:
+    """The trainer's own "Engine run finished. Time taken: HH:MM:SS" from a training log (None if absent)."""
+    path = Path(log_path)
+    if not path.is_file():
+        return None
+    found = re.findall(r"SupervisedTrainer - INFO - Engine run finished\. Time taken: (\d+):(\d+):([\d.]+)",
+                       path.read_text(errors="replace"))
+    if not found:
+        return None
+    hours, minutes, seconds = found[-1]
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)

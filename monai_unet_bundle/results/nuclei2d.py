@@ -34,7 +34,16 @@ from ..data import case_name, training_datalist
 from ..evaluation import count_separated_pairs
 from ..visualize import overlay_panel, write_png
 from ..visualize.curves import plot_curves, read_scalars
-from .bundle_runs import BUNDLE_RUN, REPO, final_network, result_arguments, run_logged, shown, write_datalist
+from .bundle_runs import (
+    BUNDLE_RUN,
+    REPO,
+    final_network,
+    logged_training_seconds,
+    result_arguments,
+    run_logged,
+    shown,
+    write_datalist,
+)
 from .machine import machine_info
 from .publish import publish, table_row
 
@@ -104,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         command = train_command(run_dir, dataset_dir, variant, budget)
         if args.skip_training:
             print(f"(skipping training; reusing {run_dir})\n  {shown(command)}")
-            train_seconds = None
+            train_seconds = logged_training_seconds(run_dir / "train.log")
         else:
             train_seconds = run_logged(command, run_dir / "train.log", REPO)
         model, epoch = final_network(run_dir / "models", run_dir / "final_model.pt")

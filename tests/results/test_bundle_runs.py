@@ -31,3 +31,13 @@ def test_a_failing_command_raises_with_its_log(tmp_path):
     with pytest.raises(RuntimeError, match="exit status 3"):
         run_logged([sys.executable, "-c", "print('boom'); raise SystemExit(3)"], tmp_path / "log.txt", tmp_path)
     assert "boom" in (tmp_path / "log.txt").read_text()
+
+
+def test_logged_training_seconds_reads_the_trainers_last_time_taken(tmp_path):
+    from monai_unet_bundle.results.bundle_runs import logged_training_seconds
+
+    log = tmp_path / "train.log"
+    assert logged_training_seconds(log) is None
+    log.write_text("x - ignite.engine.engine.SupervisedEvaluator - INFO - Engine run finished. Time taken: 00:00:09.1\n"
+                   "x - ignite.engine.engine.SupervisedTrainer - INFO - Engine run finished. Time taken: 01:02:03.5\n")
+    assert logged_training_seconds(log) == 3723.5
