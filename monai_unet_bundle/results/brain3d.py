@@ -31,7 +31,16 @@ import numpy as np
 from ..data import case_name, training_datalist
 from ..visualize import save_overlay
 from ..visualize.curves import plot_curves, read_scalars
-from .bundle_runs import BUNDLE_RUN, REPO, final_network, logged_training_seconds, result_arguments, run_logged, shown
+from .bundle_runs import (
+    BUNDLE_RUN,
+    REPO,
+    clear_run,
+    final_network,
+    logged_training_seconds,
+    result_arguments,
+    run_logged,
+    shown,
+)
 from .machine import machine_info
 from .publish import publish, table_row
 
@@ -77,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"(skipping training; reusing {run_dir})\n  {shown(train)}")
             train_seconds = logged_training_seconds(run_dir / "train.log")
         else:
+            clear_run(run_dir)
             train_seconds = run_logged(train, run_dir / "train.log", REPO)
         _, epoch = final_network(run_dir / "models", run_dir / "final" / "model.pt")
         files = config_files(NETWORKS[network]["configs"] + ["configs/evaluate.yaml"])

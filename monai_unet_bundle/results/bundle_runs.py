@@ -10,6 +10,7 @@ import argparse
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -62,6 +63,17 @@ def run_logged(command: Sequence[str], log_path: str | Path, cwd: str | Path) ->
         tail = log_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"command failed with exit status {status} (log {log_path}):\n{tail}")
     return seconds
+
+
+def clear_run(run_dir: str | Path) -> None:
+    """Remove what an earlier run left in ``run_dir`` (checkpoints, logs, predictions), before training again.
+
+    A stale ``checkpoint_epoch_0040.pt`` from a longer earlier run would otherwise be taken as the new run's last
+    epoch. Only the run's own sub-folders go; ``run_dir`` is a folder of the result runs, never the bundle's root.
+    """
+    for name in ("models", "eval", "predictions", "final"):
+        shutil.rmtree(Path(run_dir) / name, ignore_errors=True)
+    (Path(run_dir) / "final_model.pt").unlink(missing_ok=True)
 
 
 def final_network(ckpt_dir: str | Path, out_path: str | Path) -> tuple[Path, int]:

@@ -37,6 +37,7 @@ from ..visualize.curves import plot_curves, read_scalars
 from .bundle_runs import (
     BUNDLE_RUN,
     REPO,
+    clear_run,
     final_network,
     logged_training_seconds,
     result_arguments,
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"(skipping training; reusing {run_dir})\n  {shown(command)}")
             train_seconds = logged_training_seconds(run_dir / "train.log")
         else:
+            clear_run(run_dir)
             train_seconds = run_logged(command, run_dir / "train.log", REPO)
         model, epoch = final_network(run_dir / "models", run_dir / "final_model.pt")
         datalist = write_datalist([held_out["image"]], run_dir / "held_out.json")

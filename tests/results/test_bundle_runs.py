@@ -41,3 +41,13 @@ def test_logged_training_seconds_reads_the_trainers_last_time_taken(tmp_path):
     log.write_text("x - ignite.engine.engine.SupervisedEvaluator - INFO - Engine run finished. Time taken: 00:00:09.1\n"
                    "x - ignite.engine.engine.SupervisedTrainer - INFO - Engine run finished. Time taken: 01:02:03.5\n")
     assert logged_training_seconds(log) == 3723.5
+
+
+def test_clear_run_removes_an_earlier_runs_checkpoints_only(tmp_path):
+    from monai_unet_bundle.results.bundle_runs import clear_run
+
+    (tmp_path / "models").mkdir()
+    torch.save({"network": {}}, tmp_path / "models" / "checkpoint_epoch_0040.pt")
+    (tmp_path / "train.log").write_text("kept: overwritten by the next run itself")
+    clear_run(tmp_path)
+    assert not (tmp_path / "models").exists() and (tmp_path / "train.log").is_file()
