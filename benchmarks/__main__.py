@@ -76,7 +76,8 @@ def markdown_table(summary: dict) -> str:
     rows = ["| benchmark | ours | baseline | ratio |", "|---|---|---|---|"]
     for bench in summary["benchmarks"]:
         for line in bench["lines"]:
-            rows.append(f"| {line['name']} | {line['ours']} | {line['baseline']} | {line['ratio']} |")
+            cells = [line[key].replace("|", "\\|") for key in ("name", "ours", "baseline", "ratio")]
+            rows.append("| " + " | ".join(cells) + " |")
     machine = summary["machine_at_start"]
     rows.append("")
     rows.append(f"Machine: {machine_summary(machine)}; {machine['date_utc']} UTC; load average "
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.only or []) - set(selected)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {sorted(selected)}")
-    summary: dict = {"command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+    summary: dict = {"command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
                      "machine_at_start": machine_info(), "benchmarks": []}
     print(f"machine: {machine_summary(summary['machine_at_start'])}, load average "
           f"{summary['machine_at_start']['load_average_1min']} ({summary['machine_at_start']['date_utc']} UTC)")
