@@ -49,7 +49,7 @@ NETWORKS = {
     "u2net_lite": {"title": "U2-Net-lite 3D", "configs": ["configs/train.yaml", "configs/u2net.yaml"]},
 }
 CLASSES = ["csf", "gray_matter", "white_matter"]
-QUICK = {"max_epochs": 1, "epoch_length": 2, "val_interval": 1, "num_samples": 1, "roi_size": "[32,32,32]"}
+QUICK = {"max_epochs": 1, "epoch_length": 2, "val_interval": 1, "num_samples": 2, "roi_size": "[32,32,32]"}
 
 
 def config_files(configs: list[str]) -> str:
