@@ -36,8 +36,12 @@ def test_trainer_iteration_runs_under_autocast(update):
     data = [{"image": torch.randn(3, 4), "label": torch.randint(0, 2, (3,))} for _ in range(2)]
     before = net.linear.weight.detach().clone()
     trainer = SupervisedTrainer(
-        device=torch.device("cpu"), max_epochs=1, train_data_loader=data, network=net,
-        optimizer=torch.optim.SGD(net.parameters(), lr=0.1), loss_function=torch.nn.CrossEntropyLoss(),
+        device=torch.device("cpu"),
+        max_epochs=1,
+        train_data_loader=data,
+        network=net,
+        optimizer=torch.optim.SGD(net.parameters(), lr=0.1),
+        loss_function=torch.nn.CrossEntropyLoss(),
         iteration_update=update,
     )
     trainer.run()
