@@ -198,14 +198,15 @@ def test_overridden_max_epochs_drives_the_schedule_and_validation():
     """MONAI Label sets ``train#trainer#max_epochs`` (not the top-level ``max_epochs``): the LR schedule must span
     that many epochs, and a run shorter than ``val_interval`` must still validate (and so save models/model.pt)."""
     for epochs in (1, 3, 120):
+        # val_interval 5: runs of 1 and 3 epochs are shorter than it and must still validate once, at their end
         train = bare_parser(CONFIGS / "train.yaml", CONFIGS.parent,
-                            {**TINY_TRAIN, "device": "cpu", "train#trainer#max_epochs": epochs})
+                            {**TINY_TRAIN, "val_interval": 5, "device": "cpu", "train#trainer#max_epochs": epochs})
         scheduler = train.get_parsed_content("lr_scheduler")
         span = getattr(scheduler, "total_iters", getattr(scheduler, "T_max", None))
         assert span == epochs, f"LR schedule spans {span} epochs for train#trainer#max_epochs={epochs}"
         handlers = train.get_parsed_content("train#handlers")
         (validation,) = [h for h in handlers if type(h).__name__ == "ValidationHandler"]
-        assert 1 <= validation.interval <= epochs
+        assert validation.interval == min(5, epochs), (epochs, validation.interval)
 
 
 def test_inference_as_monailabel_runs_it_matches_the_bundle_run(tmp_path, monailabel_cases):
