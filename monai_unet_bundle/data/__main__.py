@@ -7,12 +7,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import brain3d, nuclei2d, synthetic
+from . import synthetic
+from .datalist import embedded_builders
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m monai_unet_bundle.data", description=__doc__)
-    parser.add_argument("dataset", choices=["brain3d", "nuclei2d", "synthetic"])
+    parser.add_argument("dataset", choices=sorted(embedded_builders()))
     parser.add_argument("--out", type=Path, help="output folder (default: data/<dataset>)")
     parser.add_argument("--force", action="store_true", help="rebuild into a folder that already holds files")
     parser.add_argument("--num-cases", type=int, default=4, help="synthetic: number of volumes")
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset == "synthetic":
         manifest = synthetic.build(out, num_cases=args.num_cases, size=args.size, seed=args.seed)
     else:
-        manifest = {"brain3d": brain3d.build, "nuclei2d": nuclei2d.build}[args.dataset](out)
+        manifest = embedded_builders()[args.dataset](out)
     print(f"wrote {manifest}")
     return 0
 

@@ -26,7 +26,8 @@ class DatasetError(ValueError):
     """A dataset folder or datalist that cannot be used; the message names the path and what was expected."""
 
 
-def _builders() -> dict[str, Callable[[Path], Path]]:
+def embedded_builders() -> dict[str, Callable[[Path], Path]]:
+    """The embedded datasets by name: each builder writes its MSD folder and returns its dataset.json."""
     from . import brain3d, nuclei2d, synthetic
 
     return {"brain3d": brain3d.build, "nuclei2d": nuclei2d.build, "synthetic": synthetic.build}
@@ -53,7 +54,7 @@ def ensure_dataset(dataset_dir: str | Path) -> Path:
     """Build the embedded dataset named like ``dataset_dir`` when that folder is missing or empty; return it."""
     dataset_dir = Path(dataset_dir)
     empty = not dataset_dir.exists() or not any(dataset_dir.iterdir())
-    builders = _builders()
+    builders = embedded_builders()
     if empty and dataset_dir.name in builders:
         logger.info("building the embedded '%s' dataset in %s", dataset_dir.name, dataset_dir)
         builders[dataset_dir.name](dataset_dir)
