@@ -18,8 +18,9 @@ size: time and throughput (voxels/s), the throughput ratio, argmax voxel agreeme
 worst case): ``python -m monai_unet_bundle predict`` in a subprocess, its peak RSS against the 3 GiB bound.
 
 Output: one line per measure, ``name: ours X, baseline Y, ratio Z``, and benchmarks/results/inference.json.
-Without a trained model (``--weights``, default models/model.pt) the weights are random: an untrained network's
-classes are near ties everywhere, so its agreement figure says little; train first (make demo) for a real one.
+Without a trained model (``--weights``; by default models/model.pt of ``make demo``, else the final UNet of the
+brain3d result run) the weights are random: an untrained network's classes are near ties everywhere, so its
+agreement figure says little (the timings do not depend on the weights).
 """
 
 from __future__ import annotations
@@ -70,6 +71,15 @@ def _inference_config() -> dict:
     parser = ConfigParser()
     parser.read_config(str(REPO / "configs" / "inference.yaml"))
     return {key: parser.get_parsed_content(key) for key in ("roi_size", "overlap", "sw_batch_size")}
+
+
+#: trained UNets of this bundle's configuration, in the order they are looked for
+TRAINED = (REPO / "models" / "model.pt", REPO / "outputs" / "results" / "brain3d" / "unet" / "final" / "model.pt")
+
+
+def default_weights() -> str | None:
+    """The first trained model of :data:`TRAINED` that exists (``make demo``, then the brain3d result run)."""
+    return next((str(path) for path in TRAINED if path.is_file()), None)
 
 
 def make_network(weights: str | None):
@@ -189,7 +199,7 @@ def main() -> int:
     args.overlap = config["overlap"] if args.overlap is None else args.overlap
     args.sw_batch_size = args.sw_batch_size or int(config["sw_batch_size"])
 
-    weights = str(REPO / "models" / "model.pt") if args.weights is None else args.weights
+    weights = default_weights() if args.weights is None else args.weights
     weights = weights if weights and Path(weights).is_file() else None
     load = os.getloadavg()[0]
     print(f"weights: {weights or 'random (no trained model found)'}; cpu: {platform.processor() or platform.machine()}"
@@ -211,7 +221,9 @@ def main() -> int:
             throughput = {k: v["voxels"] / v["seconds"] for k, v in sides.items()}
             print(_line(f"{label} throughput (voxels/s)", throughput["ours"], throughput["baseline"]))
             print(_line(f"{label} time (s)", ours["seconds"], base["seconds"], higher_is_better=False))
-            print(f"{label} argmax agreement: ours {agreement:.5%} of voxels equal to baseline")
+            kind = "trained" if weights else "random"
+            print(f"{label} argmax agreement ({kind} weights): ours {agreement:.3%} of voxels equal to the baseline's, "
+                  f"baseline 100%, ratio {agreement:.4f}")
             print(_line(f"{label} peak RSS (GiB)", ours["peak_rss"] / GIB, base["peak_rss"] / GIB,
                         higher_is_better=False))
             results["sizes"][label] = {"baseline": base, "ours": ours, "throughput_ratio":

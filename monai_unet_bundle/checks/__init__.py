@@ -1,9 +1,10 @@
 """Checks that refuse bad input with a message naming the file, what was expected and what was found.
 
 Images (:class:`CheckImaged`), labels against their image (:class:`CheckLabeld`), memory before loading
-(:class:`CheckMemoryd`, :class:`MemoryCheckedLoadImaged`), config ids and metadata (:func:`check_bundle_config`,
-:func:`check_metadata_channels`) and checkpoints (:func:`checked_checkpoint`). Every error is an
-:class:`InputCheckError`; docs/errors.md lists the messages, their causes and the fixes.
+(:class:`CheckMemoryd`, :class:`MemoryCheckedLoadImaged`) and of the training caches (:func:`fit_cache_rate`), config
+ids and metadata (:func:`check_bundle_config`, :func:`check_metadata_channels`) and checkpoints
+(:func:`checked_checkpoint`). Every error is an :class:`InputCheckError`; docs/errors.md lists the messages, their
+causes and the fixes.
 """
 
 from .checkpoint import CheckpointFileError, UnsafeCheckpointError, checked_checkpoint, load_weights_only
@@ -16,7 +17,9 @@ from .memory import (
     InsufficientMemoryError,
     MemoryCheckedLoadImaged,
     available_memory,
+    estimate_cache_memory,
     estimate_inference_memory,
+    fit_cache_rate,
     read_header,
 )
 
@@ -39,7 +42,9 @@ __all__ = [
     "check_label_values",
     "check_metadata_channels",
     "checked_checkpoint",
+    "estimate_cache_memory",
     "estimate_inference_memory",
+    "fit_cache_rate",
     "known_networks",
     "load_weights_only",
     "read_header",

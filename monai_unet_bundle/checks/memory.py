@@ -17,12 +17,17 @@ Example::
     >>> check = CheckMemoryd(keys="image", pixdim=[2.0, 2.0, 2.0], in_channels=1, num_classes=4)
     >>> check({"image": "scan.nii.gz"})   # before LoadImaged; raises InsufficientMemoryError when too large
 
+Training caches (``CacheDataset``) are sized the same way, from the headers, before anything is read:
+:func:`fit_cache_rate` lowers the config's ``cache_rate`` to what fits, with a warning, instead of letting the
+cache fill the memory.
+
 :class:`MemoryCheckedLoadImaged` is ``LoadImaged`` with this check first: a config keeps one loader, which MONAI
 Label finds by type (``isinstance(t, LoadImaged)``) and wraps with its own.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import stat
@@ -40,11 +45,14 @@ __all__ = [
     "InsufficientMemoryError",
     "MemoryCheckedLoadImaged",
     "available_memory",
+    "estimate_cache_memory",
     "estimate_inference_memory",
+    "fit_cache_rate",
     "read_header",
 ]
 
 _GIB = 1024**3
+logger = logging.getLogger(__name__)
 
 
 def _size(num_bytes: float) -> str:
@@ -102,7 +110,7 @@ def estimate_inference_memory(
 ) -> int:
     """Bytes of the whole-volume arrays of one inference (see the module docstring); a lower bound."""
     voxels_in = math.prod(int(s) for s in shape)
-    voxels_net = math.prod(max(1, round(s * sp / p)) for s, sp, p in zip(shape, spacing, pixdim))
+    voxels_net = _grid_voxels(shape, spacing, pixdim)
     floats = in_channels * voxels_in + 2 * in_channels * voxels_net + (2 * num_classes + 1) * voxels_net
     return 4 * floats + voxels_in
 
@@ -117,6 +125,85 @@ def available_memory() -> int:
     except OSError:
         pass
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _grid_voxels(shape: Sequence[int], spacing: Sequence[float], pixdim: Sequence[float]) -> int:
+    pixdim = (list(pixdim) * len(shape))[: len(shape)] if len(pixdim) < len(shape) else list(pixdim)
+    return math.prod(max(1, round(s * sp / p)) for s, sp, p in zip(shape, spacing, pixdim))
+
+
+def estimate_cache_memory(
+    data: Sequence[Mapping], pixdim: Sequence[float], in_channels: int = 1, image_key: str = "image"
+) -> list[int | None]:
+    """Bytes each item takes in a training cache: the image (float32, ``in_channels``) and a uint8 label on the
+    ``pixdim`` grid, from the image header; ``None`` where the header cannot be read (the loader reports that)."""
+    sizes: list[int | None] = []
+    for item in data:
+        path = item.get(image_key) if isinstance(item, Mapping) else None
+        try:
+            header = read_header(path) if isinstance(path, (str, os.PathLike)) else None
+        except UnreadableFileError:
+            header = None
+        sizes.append(None if header is None else (4 * in_channels + 1) * _grid_voxels(*header, pixdim))
+    return sizes
+
+
+def fit_cache_rate(
+    data: Sequence[Mapping],
+    cache_rate: float,
+    pixdim: Sequence[float],
+    in_channels: int = 1,
+    limit_gb: float | None = None,
+    share: float = 0.5,
+    name: str = "training",
+) -> float:
+    """The largest cache rate up to ``cache_rate`` whose ``CacheDataset`` fits in memory; warns when it lowers it.
+
+    ``CacheDataset`` caches the first ``int(cache_rate * len(data))`` items; here their sizes are estimated from the
+    headers (:func:`estimate_cache_memory`; an unreadable header counts as the mean of the others) and compared
+    with ``share`` of the memory budget, divided among the processes of this node under torchrun (each caches
+    the whole list). The rest of the memory is left to the network, the batches and the validation cache.
+    Items that are not cached are loaded and preprocessed each time they are drawn: slower, nothing is lost.
+
+    Args:
+        data: the datalist the dataset caches.
+        cache_rate: the config's ``cache_rate``.
+        pixdim / in_channels: the training spacing and image channels.
+        limit_gb: the budget in GiB; ``None`` uses what the system reports as available now.
+        share: fraction of the budget the cache may take.
+        name: what the dataset is called in the warning.
+
+    Example (configs/train.yaml)::
+
+        cache_rate: $monai_unet_bundle.checks.fit_cache_rate(@train#datalist, @cache_rate, @pixdim, @in_channels)
+    """
+    count = int(cache_rate * len(data))
+    if count <= 0:
+        return float(cache_rate)
+    sizes = estimate_cache_memory(data[:count], pixdim, in_channels)
+    known = [size for size in sizes if size is not None]
+    if not known:
+        return float(cache_rate)
+    mean = sum(known) / len(known)
+    need = [mean if size is None else size for size in sizes]
+    processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+    budget = share * (available_memory() if limit_gb is None else limit_gb * _GIB) / processes
+    if sum(need) <= budget:
+        return float(cache_rate)
+    fits, total = 0, 0.0
+    while fits < count and total + need[fits] <= budget:
+        total += need[fits]
+        fits += 1
+    rate = fits / len(data)
+    per_process = f" per process ({processes} on this node)" if processes > 1 else ""
+    logger.warning(
+        "caching %d %s volumes at pixdim %s mm needs about %s, more than %s (%d%% of the memory %s%s): caching "
+        "the first %d (cache_rate %.3f) and loading the others each time they are drawn; set cache_rate lower "
+        "(0 caches nothing) or use a machine with more memory to silence this",
+        count, name, tuple(float(p) for p in pixdim), _size(sum(need)), _size(budget), round(share * 100),
+        "available" if limit_gb is None else f"limit of {limit_gb} GiB", per_process, fits, rate,
+    )
+    return rate
 
 
 class CheckMemoryd(MapTransform):

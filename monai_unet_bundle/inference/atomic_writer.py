@@ -3,7 +3,8 @@
 ``os.replace`` within one folder (one filesystem) is atomic, so a reader -- or the next run's "skip what exists"
 check -- sees either no ``case_seg.nii.gz`` or a complete one, never a truncated file, whatever happens during
 the write (an exception, a full disk, a killed process). A failed write removes its temporary file; a killed one
-leaves a hidden ``.case_seg.nii.gz.<pid>.<random>.part.nii.gz`` that no image listing picks up.
+leaves a hidden ``.case_seg.nii.gz.<pid>.<random>.part.nii.gz`` that no image listing picks up, and that the next
+run in that folder deletes (:func:`remove_abandoned_temporaries`, called by ``PredictionDataset``).
 
 Used as SaveImaged's writer (MONAI instantiates it per call)::
 
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,12 +32,14 @@ import numpy as np
 from monai.data import NibabelWriter
 from monai.data.utils import to_affine_nd
 
-__all__ = ["SCALING_KEY", "AtomicNibabelWriter", "temporary_path"]
+__all__ = ["SCALING_KEY", "AtomicNibabelWriter", "remove_abandoned_temporaries", "temporary_path"]
 
 #: metadata key of the (slope, intercept) to store in the written header
 SCALING_KEY = "nifti_scaling"
 
 _SUFFIXES = (".nii.gz", ".nii")
+#: the name temporary_path() gives: ``.<target>.<pid>.<8 hex>.part<suffix>``
+_TEMPORARY_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.part(\.nii\.gz|\.nii)?$")
 logger = logging.getLogger(__name__)
 
 
@@ -43,6 +48,44 @@ def temporary_path(target: str | Path) -> Path:
     target = Path(target)
     suffix = next((s for s in _SUFFIXES if target.name.endswith(s)), target.suffix)
     return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part{suffix}")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def remove_abandoned_temporaries(folder: str | Path, min_age_s: float = 60.0) -> list[Path]:
+    """Delete the temporary files of writers that were killed mid-write in ``folder``; return the deleted paths.
+
+    A temporary file is abandoned when the process named in it is gone and the file has not changed for
+    ``min_age_s`` seconds. The age guard keeps files that a live writer on another machine (same pid space not
+    shared, e.g. torchrun over nodes on a shared file system) is still writing; a gzip write touches its file
+    continuously until the rename.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    now = time.time()
+    for path in sorted(folder.iterdir()):
+        match = _TEMPORARY_NAME.match(path.name)
+        if match is None or not path.is_file() or _process_alive(int(match["pid"])):
+            continue
+        try:
+            if now - path.stat().st_mtime < min_age_s:
+                continue
+            path.unlink()
+        except FileNotFoundError:  # another process of the same run removed it first
+            continue
+        logger.info("removed %s, left by a writer that was killed before it finished", path)
+        removed.append(path)
+    return removed
 
 
 class AtomicNibabelWriter(NibabelWriter):

@@ -31,6 +31,7 @@ from typing import Any
 from monai.data import Dataset
 
 from monai_unet_bundle.data.datalist import case_name
+from monai_unet_bundle.inference.atomic_writer import remove_abandoned_temporaries
 from monai_unet_bundle.inference.sitk_reader import NOT_MINE
 
 __all__ = ["BatchReport", "PredictionDataset", "PredictionIteration", "describe_error", "process_shard"]
@@ -130,7 +131,8 @@ class PredictionDataset(Dataset):
         report: the :class:`BatchReport` told about skipped cases.
         shard: take only this process's share (``items[rank::world_size]``) under torchrun.
 
-    An item whose transform raises is returned as ``{"source_path": path, "load_error": reason}``.
+    An item whose transform raises is returned as ``{"source_path": path, "load_error": reason}``. Temporary files
+    that killed writers left in ``output_dir`` are deleted (:func:`remove_abandoned_temporaries`).
     """
 
     def __init__(
@@ -150,6 +152,7 @@ class PredictionDataset(Dataset):
         items = items[rank::world]
         self.report = report if report is not None else BatchReport()
         self.output_dir = Path(output_dir)
+        remove_abandoned_temporaries(self.output_dir)
         keep = []
         for item in items:
             output = self.output_dir / f"{case_name(item['image'])}_{output_postfix}{output_ext}"

@@ -17,7 +17,10 @@ def test_result_line_pattern_splits_name_ours_baseline_ratio():
     match = LINE.match("weight_map: ours 50.0 ms, baseline 1711.3 ms, ratio 34.2 (max |diff| 6.02e-05)")
     assert match and match["name"] == "weight_map" and match["ours"] == "50.0 ms"
     assert match["baseline"] == "1711.3 ms" and match["ratio"] == "34.2 (max |diff| 6.02e-05)"
-    assert LINE.match("160x160x160 argmax agreement: ours 99.96% of voxels equal to baseline") is None
+    assert LINE.match("loading: ours took 3 s") is None
+    match = LINE.match("160x160x160 argmax agreement (trained weights): ours 99.960% of voxels equal to the "
+                       "baseline's, baseline 100%, ratio 0.9996")
+    assert match and match["name"] == "160x160x160 argmax agreement (trained weights)" and match["ratio"] == "0.9996"
 
 
 def test_every_benchmark_script_exists_and_full_adds_the_large_volume():

@@ -12,6 +12,7 @@ import torch
 from monai.bundle import ConfigWorkflow
 
 from tests.conftest import CONFIGS, TINY_INFER, TINY_TRAIN, write_nifti
+from tests.inference.conftest import AFFINES, blob_image
 
 
 def _workflow(config_file, workflow_type, **overrides):
@@ -51,22 +52,11 @@ def test_train_then_evaluate(tmp_path, synthetic_dir):
 
 
 def _oriented_inputs(folder):
-    """One 3D image per orientation, anisotropic, plus an oblique one; returns {name: nibabel image}."""
-    rng = np.random.default_rng(0)
-    rotation = np.array([[np.cos(0.3), -np.sin(0.3), 0], [np.sin(0.3), np.cos(0.3), 0], [0, 0, 1]])
-    cases = {
-        "ras": np.diag([1.5, 2.0, 3.0, 1.0]),
-        "lps": np.diag([-1.5, -2.0, 3.0, 1.0]),
-        "lsa": np.array([[-1.5, 0, 0, 0], [0, 0, 2.0, 0], [0, 3.0, 0, 0], [0, 0, 0, 1.0]]),
-        "oblique": np.block([[rotation @ np.diag([1.2, 1.8, 2.5]), np.array([[10.0], [-20.0], [5.0]])],
-                             [np.zeros((1, 3)), np.ones((1, 1))]]),
-    }
+    """The inference tests' RAS / LPS / LSA / oblique anisotropic volumes as NIfTI; returns {name: nibabel image}."""
     images = {}
-    for index, (name, affine) in enumerate(cases.items()):
-        shape = (20 + index, 17, 13 + 2 * index)
-        array = rng.normal(size=shape).astype(np.float32)
-        path = write_nifti(folder / f"{name}.nii{'.gz' if index % 2 else ''}", array, affine)
-        images[name] = nib.load(path)
+    for index, (name, affine) in enumerate(AFFINES.items()):
+        array, _ = blob_image((20 + index, 17, 13 + 2 * index), affine, seed=index)
+        images[name] = nib.load(write_nifti(folder / f"{name}.nii{'.gz' if index % 2 else ''}", array, affine))
     return images
 
 

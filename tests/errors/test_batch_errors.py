@@ -9,6 +9,7 @@ write failure leaves no output (tests/inference/test_atomic_writer.py::test_a_fa
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -50,8 +51,14 @@ def test_sigkill_mid_write_leaves_no_partial_output(tmp_path):
     final = out / "case_seg.nii.gz"
     assert partial, "killed while writing"
     assert not final.exists(), "nothing under the output name (the first write was killed)"
-    # a rerun does not skip the case, and no image listing sees the partial file
+    # no image listing sees the partial file, and a rerun does not skip the case
+    assert image_files(out) == []
     report = BatchReport()
     pending = PredictionDataset([{"image": str(tmp_path / "case.nii.gz")}], None, output_dir=out, report=report)
     assert len(pending) == 1 and report.skipped == []
-    assert image_files(out) == []
+    assert list(out.glob(".case_seg.nii.gz.*.part.nii.gz")) == partial, "kept while it may still be written"
+    # once it has not changed for a minute, the next run in the folder deletes it
+    old = time.time() - 120
+    os.utime(partial[0], (old, old))
+    PredictionDataset([{"image": str(tmp_path / "case.nii.gz")}], None, output_dir=out, report=BatchReport())
+    assert list(out.iterdir()) == []

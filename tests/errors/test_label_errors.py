@@ -102,3 +102,24 @@ def test_empty_label_crop_fallback(tmp_path):
     trainer = workflow.parser.get_parsed_content("train#trainer")
     assert trainer.state.iteration == TINY_TRAIN["epoch_length"]
     assert (tmp_path / "bundle" / "models" / "model.pt").is_file()
+
+
+@pytest.mark.parametrize("part", ["train#preprocessing", "validate#preprocessing"])
+def test_nuclei2d_checks_its_labels_too(tmp_path, part):
+    """nuclei2d.yaml replaces the loading transforms of train.yaml; it must keep the label check."""
+    affine = np.diag([1.0, 1.0, 1.0, 1.0])
+    image = write_nifti(tmp_path / "imagesTr" / "cell.nii.gz", noise((32, 32)), affine)
+    instance = np.zeros((32, 32), np.uint16)
+    instance[4:12, 4:12], instance[20:28, 20:28] = 3, 9
+    semantic = (instance > 0).astype(np.uint8)
+    semantic[0, 0] = 2  # a 3-class value in a 2-class task
+    label = write_nifti(tmp_path / "labelsTr" / "cell.nii.gz", semantic, affine)
+    instances = write_nifti(tmp_path / "instancesTr" / "cell.nii.gz", instance, affine)
+    transform = config_part(["train.yaml", "nuclei2d.yaml"], part, roi_size=[16, 16], num_samples=1)
+    with pytest.raises(RuntimeError) as raised:
+        transform({"image": str(image), "label": str(label), "instance": str(instances)})
+    error = raised.value
+    while error.__cause__ is not None:  # training nests the loading Compose in the preprocessing Compose
+        error = error.__cause__
+    assert isinstance(error, LabelCheckError), raised.value
+    assert "labelsTr/cell.nii.gz: expected class indices 0..1 (num_classes 2)" in str(error)
