@@ -7,7 +7,7 @@ Each benchmark runs in its own subprocess (its memory and threads are its own) a
 benchmarks are collected, with the machine, date and load average, into benchmarks/results/summary.json and a
 markdown table benchmarks/results/summary.md; each benchmark also writes its own benchmarks/results/<name>.json.
 A run of every benchmark (no ``--only``, no ``--quick``) is published: the summary is copied to
-docs/results/benchmarks.{json,md} and the README's benchmark table is rewritten from it.
+docs/results/benchmarks.{json,md} and the benchmark tables of README.md and docs/results.md are rewritten from it.
 
 Default sizes keep the whole suite to roughly 10-15 minutes on an idle 2-core CPU: inference on a 160^3 volume
 (``--full`` adds the 300x370x320 volume and the end-to-end predict run, about 15 minutes more) and 50 volumes for
@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from monai_unet_bundle.results.machine import machine_info, machine_summary  # noqa: E402
 from monai_unet_bundle.results.publish import save_json  # noqa: E402
-from monai_unet_bundle.results.readme import update_readme  # noqa: E402
+from monai_unet_bundle.results.tables import publish_tables  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 LINE = re.compile(r"^(?P<name>[^:\n]+): ours (?P<ours>.+?), baseline (?P<baseline>.+?), ratio (?P<ratio>.+)$")
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", default=str(RESULTS))
     parser.add_argument("--docs-dir", default=str(REPO / "docs" / "results"),
                         help="a run of every benchmark (no --only, no --quick) also writes benchmarks.json / .md here")
-    parser.add_argument("--readme", default=str(REPO / "README.md"),
-                        help="README whose benchmark table is rewritten after such a run ('' skips)")
+    parser.add_argument("--no-publish", dest="publish", action="store_false",
+                        help="write nothing to docs/results, README.md and docs/results.md")
     args = parser.parse_args(argv)
     results_dir = Path(args.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -119,13 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     save_json(results_dir / "summary.json", summary)
     (results_dir / "summary.md").write_text(markdown_table(summary))
     print(f"\nsummary: {results_dir / 'summary.json'}, {results_dir / 'summary.md'}")
-    if not args.quick and not args.only:  # only a complete measurement is published
+    if args.publish and not args.quick and not args.only:  # only a complete measurement is published
         docs_dir = Path(args.docs_dir)
         save_json(docs_dir / "benchmarks.json", summary)
         (docs_dir / "benchmarks.md").write_text(markdown_table(summary))
         print(f"published: {docs_dir / 'benchmarks.json'}, {docs_dir / 'benchmarks.md'}")
-        if args.readme:
-            print(f"updated the benchmark table of {update_readme(args.readme, docs_dir)}")
+        print("updated the tables of " + ", ".join(map(str, publish_tables(docs_dir))))
     failed = [b["benchmark"] for b in summary["benchmarks"] if b["exit_status"] != 0]
     if failed:
         print(f"failed: {', '.join(failed)}")

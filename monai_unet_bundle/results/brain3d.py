@@ -43,7 +43,7 @@ from .bundle_runs import (
 )
 from .machine import machine_info
 from .publish import publish, table_row
-from .readme import update_readme
+from .tables import publish_tables
 
 NETWORKS = {
     "unet": {"title": "UNet 3D (16-32-64-128)", "configs": ["configs/train.yaml"]},
@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(table_row("brain3d", entry["title"], metric, text, command, machine))
     written = publish(docs_dir / "results", "brain3d", result, rows)
     print(f"wrote {written[0]}, {written[1]}, {curves}")
-    if args.readme and not args.quick:
-        print(f"updated the results table of {update_readme(args.readme, docs_dir / 'results')}")
+    if args.publish and not args.quick:
+        print("updated the tables of " + ", ".join(map(str, publish_tables(docs_dir / "results"))))
     return 0
 
 

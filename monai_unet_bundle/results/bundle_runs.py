@@ -34,8 +34,8 @@ def result_arguments(task: str, doc: str) -> argparse.ArgumentParser:
     parser.add_argument("--docs-dir", default=str(REPO / "docs"), help="results/ and images/ are written here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 iterations per run, numbers meaningless")
     parser.add_argument("--skip-training", action="store_true", help="evaluate the runs already in --runs-dir")
-    parser.add_argument("--readme", default=str(REPO / "README.md"),
-                        help="README whose results table is rewritten from docs/results (not with --quick; '' skips)")
+    parser.add_argument("--no-publish", dest="publish", action="store_false",
+                        help="leave README.md and docs/results.md alone (--quick always does)")
     return parser
 
 

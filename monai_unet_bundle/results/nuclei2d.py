@@ -47,7 +47,7 @@ from .bundle_runs import (
 )
 from .machine import machine_info
 from .publish import publish, table_row
-from .readme import update_readme
+from .tables import publish_tables
 
 VARIANTS = {
     "weight_map": {"title": "UNet 2D + weight map (w0 10, sigma 5)", "args": []},
@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                               f"{entry['pairs_separated']} / {entry['touching_pairs']}", command, machine))
     written = publish(results_dir, "nuclei2d", result, rows)
     print(f"wrote {written[0]}, {written[1]}, {overlay}, {curves}")
-    if args.readme and not args.quick:
-        print(f"updated the results table of {update_readme(args.readme, docs_dir / 'results')}")
+    if args.publish and not args.quick:
+        print("updated the tables of " + ", ".join(map(str, publish_tables(docs_dir / "results"))))
     return 0
 
 
