@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,8 +18,8 @@ def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> Path:
     image = nib.Nifti1Image(array, affine)
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nii.gz", dir=path.parent)
-    os.close(fd)
+    # a unique name that nibabel creates like any file (mkstemp's would keep its owner-only mode after the rename)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp.nii.gz")
     try:
         nib.save(image, tmp)
         os.replace(tmp, path)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -32,9 +32,10 @@ def write_png(path: str | Path, pixels: np.ndarray) -> Path:
     """Write ``pixels`` (see :func:`encode_png`) to ``path`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    # a unique name created like any file (mkstemp's would keep its owner-only mode after the rename)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "xb") as handle:
             handle.write(encode_png(pixels))
         os.replace(tmp, path)
     except BaseException:

@@ -81,6 +81,20 @@ def test_synthetic_is_reproducible(tmp_path):
     assert set(np.unique(label).tolist()) == {0, 1, 2, 3}
 
 
+def test_built_files_have_ordinary_permissions_and_no_leftovers(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        synthetic.build(tmp_path, num_cases=2, size=16, seed=3)
+    finally:
+        os.umask(umask)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in files), files
+    assert not [p for p in files if p.name.startswith(".")]
+
+
 def test_cli_refuses_to_overwrite_without_force(tmp_path, capsys):
     out = tmp_path / "synthetic"
     assert data_cli(["synthetic", "--out", str(out), "--num-cases", "2", "--size", "8"]) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 import zlib
 
@@ -54,3 +56,13 @@ def test_save_overlay_middle_slice(tmp_path):
     label = (volume > 0).astype(np.uint8)
     path = save_overlay(tmp_path / "o.png", volume, [label, label], scale=2)
     assert _decode(path).shape == (5 * 2, (6 * 3 + 4 * 2) * 2, 3)
+
+
+def test_written_png_has_ordinary_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        path = write_png(tmp_path / "a.png", np.zeros((4, 5), np.uint8))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
