@@ -34,12 +34,11 @@ from ..visualize.curves import plot_curves, read_scalars
 from .bundle_runs import (
     BUNDLE_RUN,
     REPO,
-    clear_run,
     final_network,
-    logged_training_seconds,
     result_arguments,
     run_logged,
     shown,
+    train_or_reuse,
 )
 from .machine import machine_info
 from .publish import publish, table_row
@@ -83,12 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         common = ["--bundle_root", str(run_dir), "--dataset_dir", str(dataset_dir), "--seed", "0"]
         extra = [part for key, value in budget.items() for part in (f"--{key}", str(value))]
         train = BUNDLE_RUN + ["--config_file", config_files(NETWORKS[network]["configs"]), *common, *extra]
-        if args.skip_training:
-            print(f"(skipping training; reusing {run_dir})\n  {shown(train)}")
-            train_seconds = logged_training_seconds(run_dir / "train.log")
-        else:
-            clear_run(run_dir)
-            train_seconds = run_logged(train, run_dir / "train.log", REPO)
+        train_seconds = train_or_reuse(train, run_dir, args.skip_training)
         _, epoch = final_network(run_dir / "models", run_dir / "final" / "model.pt")
         files = config_files(NETWORKS[network]["configs"] + ["configs/evaluate.yaml"])
         evaluate = BUNDLE_RUN + ["--config_file", files, *common, *extra, "--ckpt_dir", str(run_dir / "final")]

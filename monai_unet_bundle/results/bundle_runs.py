@@ -115,3 +115,13 @@ def logged_training_seconds(log_path: str | Path) -> float | None:
         return None
     hours, minutes, seconds = found[-1]
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def train_or_reuse(command: list[str], run_dir: Path, reuse: bool) -> float:
+    """Train with ``command`` in a cleared ``run_dir`` (log: ``train.log``), or, with ``reuse``
+    (``--skip-training``), print it and take the earlier run; returns the training's seconds."""
+    if reuse:
+        print(f"(skipping training; reusing {run_dir})\n  {shown(command)}")
+        return logged_training_seconds(run_dir / "train.log")
+    clear_run(run_dir)
+    return run_logged(command, run_dir / "train.log", REPO)
