@@ -1,6 +1,6 @@
 """brain3d result: 3D UNet and U2-Net-lite on the MNI152 T1, held-out right hemisphere, per-class Dice and HD95.
 
-    python -m monai_unet_bundle.results.brain3d            # UNet ~10 min, U2-Net-lite longer, on an idle 2-core CPU
+    python -m monai_unet_bundle.results.brain3d            # UNet ~7 min, U2-Net-lite ~50 min, on an idle 2-core CPU
     python -m monai_unet_bundle.results.brain3d --quick    # smoke run: 2 iterations each, numbers meaningless
 
 Per network, in subprocesses, the commands a user would type:

@@ -1,6 +1,6 @@
 """nuclei2d result: UNet 2D with and without the U-Net paper's boundary weight map, same seeds and budget.
 
-    python -m monai_unet_bundle.results.nuclei2d            # 2 variants x 3 seeds, about 10 min on an idle 2-core CPU
+    python -m monai_unet_bundle.results.nuclei2d            # 2 variants x 3 seeds: about 11 min, idle 2-core CPU
     python -m monai_unet_bundle.results.nuclei2d --seeds 0  # one pair of runs
     python -m monai_unet_bundle.results.nuclei2d --quick    # smoke run: 2 iterations, seed 0, numbers meaningless
 
@@ -41,12 +41,11 @@ from ..visualize.curves import plot_curves, read_scalars
 from .bundle_runs import (
     BUNDLE_RUN,
     REPO,
-    clear_run,
     final_network,
-    logged_training_seconds,
     result_arguments,
     run_logged,
     shown,
+    train_or_reuse,
     write_datalist,
 )
 from .machine import machine_info
@@ -57,7 +56,7 @@ VARIANTS = {
     "weight_map": {"title": "UNet 2D + weight map (w0 10, sigma 5)", "args": []},
     "no_weight_map": {"title": "UNet 2D, plain cross-entropy", "args": ["--w0", "0", "--class_weights", "$None"]},
 }
-BUDGET = {"max_epochs": 30, "epoch_length": 10, "val_interval": 5}  # configs/nuclei2d.yaml's own, stated
+BUDGET = {"max_epochs": 100, "epoch_length": 10, "val_interval": 10}  # configs/nuclei2d.yaml's own, stated
 QUICK = {"max_epochs": 1, "epoch_length": 2, "val_interval": 1, "num_samples": 2, "roi_size": "[64,64]"}
 
 
@@ -145,12 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds:
             run_dir = runs_dir / variant / f"seed{seed}"
             command = train_command(run_dir, dataset_dir, variant, budget, seed)
-            if args.skip_training:
-                print(f"(skipping training; reusing {run_dir})\n  {shown(command)}")
-                train_seconds = logged_training_seconds(run_dir / "train.log")
-            else:
-                clear_run(run_dir)
-                train_seconds = run_logged(command, run_dir / "train.log", REPO)
+            train_seconds = train_or_reuse(command, run_dir, args.skip_training)
             model, epoch = final_network(run_dir / "models", run_dir / "final_model.pt")
             datalist = write_datalist([held_out["image"]], run_dir / "held_out.json")
             predict = predict_command(model, datalist, run_dir / "predictions", budget.get("roi_size", "[128,128]"))
