@@ -22,13 +22,13 @@ from monai_unet_bundle.data.datalist import image_files
 from monai_unet_bundle.inference import BatchReport, PredictionDataset
 from tests.conftest import REPO
 
-#: the writer of configs/inference.yaml (SaveImaged + AtomicNibabelWriter) on a label map that takes ~1 s to gzip
+#: the writer of configs/inference.yaml (SaveImaged + AtomicNibabelWriter) on a 256^3 random label map (~17 MB to gzip)
 _WRITER = textwrap.dedent("""
     import sys, numpy, torch
     from monai.data import MetaTensor
     from monai.transforms import SaveImage
     from monai_unet_bundle.inference import AtomicNibabelWriter
-    labels = torch.from_numpy(numpy.random.default_rng(0).integers(0, 4, (1, 192, 192, 192), dtype=numpy.uint8))
+    labels = torch.from_numpy(numpy.random.default_rng(0).integers(0, 4, (1, 256, 256, 256), dtype=numpy.uint8))
     save = SaveImage(output_dir=sys.argv[1], output_postfix="seg", output_dtype=numpy.uint8, resample=False,
                      separate_folder=False, print_log=False, writer=AtomicNibabelWriter)
     while True:
@@ -41,10 +41,18 @@ def test_sigkill_mid_write_leaves_no_partial_output(tmp_path):
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-c", _WRITER, str(out), str(tmp_path / "case.nii.gz")], cwd=REPO)
     deadline = time.monotonic() + 120
-    while not list(out.glob(".case_seg.nii.gz.*.part.nii.gz")):
+    def started() -> bool:  # the first temporary file has bytes: the gzip stream is being written
+        for path in out.glob(".case_seg.nii.gz.*.part.nii.gz"):
+            try:
+                if path.stat().st_size > 0:
+                    return True
+            except FileNotFoundError:  # renamed in between: the assertions below report it
+                return True
+        return False
+
+    while not started():
         assert process.poll() is None and time.monotonic() < deadline, "the writer ended or never wrote"
-        time.sleep(0.005)
-    time.sleep(0.1)  # well inside the write
+        time.sleep(0.002)
     process.send_signal(signal.SIGKILL)
     process.wait()
     partial = list(out.glob(".case_seg.nii.gz.*.part.nii.gz"))
