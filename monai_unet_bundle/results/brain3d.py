@@ -42,7 +42,6 @@ from .bundle_runs import (
 )
 from .machine import machine_info
 from .publish import publish, table_row
-from .tables import publish_tables
 
 NETWORKS = {
     "unet": {"title": "UNet 3D (16-32-64-128)", "configs": ["configs/train.yaml"]},
@@ -115,10 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         for metric, values, fmt in (("Dice", entry["dice"], "{:.3f}"), ("HD95 (mm)", entry["hd95_mm"], "{:.2f}")):
             text = ", ".join(f"{c.replace('_', ' ')} " + fmt.format(v) for c, v in values.items())
             rows.append(table_row("brain3d", entry["title"], metric, text, command, machine))
-    written = publish(docs_dir / "results", "brain3d", result, rows)
-    print(f"wrote {written[0]}, {written[1]}, {curves}")
-    if args.publish and not args.quick:
-        print("updated the tables of " + ", ".join(map(str, publish_tables(docs_dir / "results"))))
+    print(f"pictures: {', '.join(str(docs_dir / e['overlay']) for e in result['networks'].values())}, {curves}")
+    publish(docs_dir / "results", "brain3d", result, rows, documents=args.publish and not args.quick)
     return 0
 
 

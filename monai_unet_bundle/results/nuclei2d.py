@@ -50,7 +50,6 @@ from .bundle_runs import (
 )
 from .machine import machine_info
 from .publish import publish, table_row
-from .tables import publish_tables
 
 VARIANTS = {
     "weight_map": {"title": "UNet 2D + weight map (w0 10, sigma 5)", "args": []},
@@ -181,10 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         dice, pairs = table_values(entry)
         rows.append(table_row("nuclei2d", entry["title"], "foreground Dice", dice, command, machine))
         rows.append(table_row("nuclei2d", entry["title"], "touching pairs separated", pairs, command, machine))
-    written = publish(results_dir, "nuclei2d", result, rows)
-    print(f"wrote {written[0]}, {written[1]}, {overlay}, {curves}")
-    if args.publish and not args.quick:
-        print("updated the tables of " + ", ".join(map(str, publish_tables(docs_dir / "results"))))
+    print(f"pictures: {overlay}, {curves}")
+    publish(results_dir, "nuclei2d", result, rows, documents=args.publish and not args.quick)
     return 0
 
 

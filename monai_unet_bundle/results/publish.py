@@ -24,11 +24,22 @@ def table_row(task: str, network: str, metric: str, value: str, command: str, ma
     return f"| {task} | {network} | {metric} | {value} | `{command}` | {where} | {machine['date_utc'][:10]} |"
 
 
-def publish(results_dir: str | Path, task: str, record: dict, rows: list[str]) -> tuple[Path, Path]:
-    """``<results_dir>/<task>.json`` and ``<task>.md`` (the table rows); the rows are printed too."""
+def publish(
+    results_dir: str | Path, task: str, record: dict, rows: list[str], documents: bool = False
+) -> tuple[Path, Path]:
+    """``<results_dir>/<task>.json`` and ``<task>.md`` (the table rows); the rows are printed too.
+
+    With ``documents`` the rows are also copied into the tables of README.md and docs/results.md
+    (:func:`monai_unet_bundle.results.tables.publish_tables`).
+    """
     results_dir = Path(results_dir)
     json_path = save_json(results_dir / f"{task}.json", record)
     md_path = results_dir / f"{task}.md"
     md_path.write_text("\n".join(rows) + "\n")
     print("\n".join(rows))
+    print(f"wrote {json_path}, {md_path}")
+    if documents:
+        from .tables import publish_tables
+
+        print("updated the tables of " + ", ".join(map(str, publish_tables(results_dir))))
     return json_path, md_path
