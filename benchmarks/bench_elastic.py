@@ -11,7 +11,6 @@ full-resolution random field and Gaussian-smooths it (sigma 5-8 voxels, magnitud
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import torch
 from monai.transforms import Rand3DElasticd
 
+from monai_unet_bundle.results.publish import save_json
 from monai_unet_bundle.transforms import RandCoarseElasticd
 
 NAME = "elastic"
@@ -74,9 +74,7 @@ def main(out_path: str | None = None, device_name: str = "cpu", repeats: int = 5
         "torch": torch.__version__,
     }
     print(f"{NAME}: ours {ours * 1e3:.0f} ms, baseline {baseline * 1e3:.0f} ms, ratio {result['ratio']:.2f} ({device})")
-    path = Path(out_path or Path(__file__).parent / "results" / f"{NAME}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    save_json(out_path or Path(__file__).parent / "results" / f"{NAME}.json", result)
     return result
 
 

@@ -235,10 +235,9 @@ def main() -> int:
                   f"{e2e['peak_rss'] / GIB:.2f} GiB (bound 3 GiB: {verdict})")
             results["end_to_end"] = e2e
     results["load_average_at_end"] = os.getloadavg()[0]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"results: {out}")
+    from monai_unet_bundle.results.publish import save_json  # here: the baseline worker must not import the package
+
+    print(f"results: {save_json(args.out, results)}")
     return 0
 
 

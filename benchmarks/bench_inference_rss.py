@@ -199,10 +199,9 @@ def main() -> int:
           f"{ours['peak_rss_mib'] / base['peak_rss_mib']:.2f}")
     print(f"seconds_for_{args.volumes}_volumes: ours {ours['seconds']:.1f}, baseline {base['seconds']:.1f}, ratio "
           f"{ours['seconds'] / base['seconds']:.2f}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"results: {out}")
+    from monai_unet_bundle.results.publish import save_json  # here: the baseline worker must not import the package
+
+    print(f"results: {save_json(args.out, results)}")
     return 0
 
 

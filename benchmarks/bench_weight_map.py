@@ -10,7 +10,6 @@ difference between the two outputs is recorded (it must stay below 1e-3).
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from monai_unet_bundle.data.sources import package_file
+from monai_unet_bundle.results.publish import save_json
 from monai_unet_bundle.transforms.weight_map import unet_weight_map, unet_weight_map_reference
 
 NAME = "weight_map"
@@ -57,9 +57,7 @@ def main(out_path: str | None = None) -> dict:
         f"{NAME}: ours {ours * 1e3:.1f} ms, baseline {baseline * 1e3:.1f} ms, ratio {result['ratio']:.1f} "
         f"(max |diff| {max_abs_diff:.2e})"
     )
-    path = Path(out_path or Path(__file__).parent / "results" / f"{NAME}.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    save_json(out_path or Path(__file__).parent / "results" / f"{NAME}.json", result)
     return result
 
 
