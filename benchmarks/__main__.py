@@ -36,8 +36,11 @@ LINE = re.compile(r"^(?P<name>[^:\n]+): ours (?P<ours>.+?), baseline (?P<baselin
 
 def commands(full: bool, quick: bool, weights: str | None) -> dict[str, list[str]]:
     """benchmark name -> its command line (arguments after the script)."""
-    inference = ["--sizes", "64,64,64"] if quick else (["--sizes", "160,160,160", "300,370,320", "--e2e"] if full
-                                                       else ["--sizes", "160,160,160"])
+    inference = (
+        ["--sizes", "64,64,64"]
+        if quick
+        else (["--sizes", "160,160,160", "300,370,320", "--e2e"] if full else ["--sizes", "160,160,160"])
+    )
     if weights:
         inference += ["--weights", weights]
     return {
@@ -71,8 +74,13 @@ def run_one(name: str, args: list[str], results_dir: Path) -> dict:
     status = process.wait()
     if status != 0:
         print(f"{name} FAILED (exit {status}):\n{''.join(output[-40:])}", flush=True)
-    return {"benchmark": name, "command": command[1:], "exit_status": status, "lines": lines,
-            "seconds": time.perf_counter() - started}
+    return {
+        "benchmark": name,
+        "command": command[1:],
+        "exit_status": status,
+        "lines": lines,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def markdown_table(summary: dict) -> str:
@@ -83,9 +91,11 @@ def markdown_table(summary: dict) -> str:
             rows.append("| " + " | ".join(cells) + " |")
     machine = summary["machine_at_start"]
     rows.append("")
-    rows.append(f"Machine: {machine_summary(machine)}; {machine['date_utc']} UTC; load average "
-                f"{machine['load_average_1min']} at start, {summary['machine_at_end']['load_average_1min']} at end; "
-                f"command: `{summary['command']}`.")
+    rows.append(
+        f"Machine: {machine_summary(machine)}; {machine['date_utc']} UTC; load average "
+        f"{machine['load_average_1min']} at start, {summary['machine_at_end']['load_average_1min']} at end; "
+        f"command: `{summary['command']}`."
+    )
     return "\n".join(rows) + "\n"
 
 
@@ -96,10 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke mode: tiny sizes, not a measurement")
     parser.add_argument("--weights", default=None, help="trained UNet state_dict for the inference benchmark")
     parser.add_argument("--results-dir", default=str(RESULTS))
-    parser.add_argument("--docs-dir", default=str(REPO / "docs" / "results"),
-                        help="a run of every benchmark (no --only, no --quick) also writes benchmarks.json / .md here")
-    parser.add_argument("--no-publish", dest="publish", action="store_false",
-                        help="write nothing to docs/results, README.md and docs/results.md")
+    parser.add_argument(
+        "--docs-dir",
+        default=str(REPO / "docs" / "results"),
+        help="a run of every benchmark (no --only, no --quick) also writes benchmarks.json / .md here",
+    )
+    parser.add_argument(
+        "--no-publish",
+        dest="publish",
+        action="store_false",
+        help="write nothing to docs/results, README.md and docs/results.md",
+    )
     args = parser.parse_args(argv)
     results_dir = Path(args.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -107,10 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.only or []) - set(selected)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {sorted(selected)}")
-    summary: dict = {"command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
-                     "machine_at_start": machine_info(), "benchmarks": []}
-    print(f"machine: {machine_summary(summary['machine_at_start'])}, load average "
-          f"{summary['machine_at_start']['load_average_1min']} ({summary['machine_at_start']['date_utc']} UTC)")
+    summary: dict = {
+        "command": " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]),
+        "machine_at_start": machine_info(),
+        "benchmarks": [],
+    }
+    print(
+        f"machine: {machine_summary(summary['machine_at_start'])}, load average "
+        f"{summary['machine_at_start']['load_average_1min']} ({summary['machine_at_start']['date_utc']} UTC)"
+    )
     for name, args_ in selected.items():
         if args.only and name not in args.only:
             continue

@@ -36,8 +36,11 @@ from monai_unet_bundle.results.publish import save_json  # noqa: E402
 NAME = "data_pipeline"
 TASKS = {
     "brain3d": {"files": ["configs/train.yaml"], "dataset_dir": "data/brain3d", "quick_roi": [16, 32, 32]},
-    "nuclei2d": {"files": ["configs/train.yaml", "configs/nuclei2d.yaml"], "dataset_dir": "data/nuclei2d",
-                 "quick_roi": [64, 64]},
+    "nuclei2d": {
+        "files": ["configs/train.yaml", "configs/nuclei2d.yaml"],
+        "dataset_dir": "data/nuclei2d",
+        "quick_roi": [64, 64],
+    },
 }
 
 
@@ -48,8 +51,14 @@ def build(task: str, bundle_root: str, iterations: int, num_workers: int, quick:
     spec = TASKS[task]
     parser = ConfigParser()
     parser.read_config([str(REPO / f) for f in spec["files"]])
-    overrides = {"bundle_root": bundle_root, "dataset_dir": str(REPO / spec["dataset_dir"]), "max_epochs": 1,
-                 "epoch_length": iterations, "num_workers": num_workers, "train#handlers": []}
+    overrides = {
+        "bundle_root": bundle_root,
+        "dataset_dir": str(REPO / spec["dataset_dir"]),
+        "max_epochs": 1,
+        "epoch_length": iterations,
+        "num_workers": num_workers,
+        "train#handlers": [],
+    }
     if quick:
         overrides.update({"roi_size": spec["quick_roi"], "num_samples": 2})
     for key, value in overrides.items():
@@ -85,8 +94,9 @@ def time_training(trainer) -> tuple[list[float], list[float]]:
     trainer.add_event_handler(Events.GET_BATCH_STARTED, mark("get"))
     trainer.add_event_handler(Events.GET_BATCH_COMPLETED, lambda _e: waits.append(time.perf_counter() - marks["get"]))
     trainer.add_event_handler(Events.ITERATION_STARTED, mark("step"))
-    trainer.add_event_handler(Events.ITERATION_COMPLETED,
-                              lambda _e: computes.append(time.perf_counter() - marks["step"]))
+    trainer.add_event_handler(
+        Events.ITERATION_COMPLETED, lambda _e: computes.append(time.perf_counter() - marks["step"])
+    )
     trainer.run()
     return waits, computes
 
@@ -102,8 +112,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.iterations = 1
     warmup = 2
-    results: dict = {"name": NAME, "num_workers": args.num_workers, "iterations": args.iterations,
-                     "machine": machine_info(), "tasks": {}}
+    results: dict = {
+        "name": NAME,
+        "num_workers": args.num_workers,
+        "iterations": args.iterations,
+        "machine": machine_info(),
+        "tasks": {},
+    }
     with tempfile.TemporaryDirectory(prefix="bench-data-") as bundle_root:
         for task in args.tasks:
             trainer = build(task, bundle_root, args.iterations + warmup, args.num_workers, args.quick)
@@ -114,15 +129,25 @@ def main(argv: list[str] | None = None) -> dict:
             step_rate = 1.0 / statistics.median(computes)
             wait_fraction = sum(waits) / (sum(waits) + sum(computes))
             results["tasks"][task] = {
-                "pipeline_batch_s": pipeline, "wait_s": waits, "compute_s": computes,
-                "pipeline_batches_per_s": batch_rate, "train_steps_per_s": step_rate,
-                "ratio": batch_rate / step_rate, "wait_fraction": wait_fraction,
+                "pipeline_batch_s": pipeline,
+                "wait_s": waits,
+                "compute_s": computes,
+                "pipeline_batches_per_s": batch_rate,
+                "train_steps_per_s": step_rate,
+                "ratio": batch_rate / step_rate,
+                "wait_fraction": wait_fraction,
             }
-            print(f"data_pipeline_{task}: ours {batch_rate:.3g} batches/s, baseline {step_rate:.3g} steps/s "
-                  f"(training compute), ratio {batch_rate / step_rate:.2f}", flush=True)
-            print(f"data_wait_{task}: ours {wait_fraction:.1%} of iteration time waiting for data "
-                  f"(num_workers {args.num_workers}), baseline 0% (a loop that never waits), "
-                  f"ratio n/a", flush=True)
+            print(
+                f"data_pipeline_{task}: ours {batch_rate:.3g} batches/s, baseline {step_rate:.3g} steps/s "
+                f"(training compute), ratio {batch_rate / step_rate:.2f}",
+                flush=True,
+            )
+            print(
+                f"data_wait_{task}: ours {wait_fraction:.1%} of iteration time waiting for data "
+                f"(num_workers {args.num_workers}), baseline 0% (a loop that never waits), "
+                f"ratio n/a",
+                flush=True,
+            )
     save_json(args.out, results)
     return results
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 from monai.transforms import Rand3DElasticd
-
 from monai_unet_bundle.results.publish import save_json
 from monai_unet_bundle.transforms import RandCoarseElasticd
 

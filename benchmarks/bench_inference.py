@@ -52,7 +52,6 @@ def _peak_rss_bytes() -> int:
 def brain_volume(size: tuple[int, ...]) -> np.ndarray:
     """The MNI152 T1 at 2 mm, scaled to [0, 1] by its 0.5 / 99.5 percentiles, mirrored out to ``size``."""
     import nibabel as nib
-
     from monai_unet_bundle.data.brain3d import _TEMPLATE, _block_mean
     from monai_unet_bundle.data.sources import package_file
 
@@ -84,7 +83,6 @@ def default_weights() -> str | None:
 
 def make_network(weights: str | None):
     import torch
-
     from monai_unet_bundle.networks import UNet
 
     torch.manual_seed(0)
@@ -98,7 +96,6 @@ def worker(args: argparse.Namespace) -> None:
     """One side of one comparison, in its own process: prints a JSON line with time, RSS; saves the argmax."""
     import torch
     from monai.inferers import sliding_window_inference
-
     from monai_unet_bundle.inferers import SegmentationInferer
 
     size = tuple(int(s) for s in args.size.split(","))
@@ -106,17 +103,15 @@ def worker(args: argparse.Namespace) -> None:
     net = make_network(args.weights or None)
     x = torch.from_numpy(brain_volume(size))[None, None]
     rss_before = _peak_rss_bytes()
-    if args.worker == "baseline":
+    inferer = SegmentationInferer(
+        roi, sw_batch_size=args.sw_batch_size, overlap=args.overlap, mode="gaussian", amp=not args.no_amp
+    )
 
-        def infer(volume):
-            with torch.no_grad():
-                return sliding_window_inference(volume, roi, 1, net, args.overlap, "gaussian")
-    else:
-        inferer = SegmentationInferer(roi, sw_batch_size=args.sw_batch_size, overlap=args.overlap, mode="gaussian",
-                                      amp=not args.no_amp)
-
-        def infer(volume):
+    def infer(volume):
+        if args.worker != "baseline":
             return inferer(volume, net)
+        with torch.no_grad():
+            return sliding_window_inference(volume, roi, 1, net, args.overlap, "gaussian")
 
     # warm-up on one window-sized corner: oneDNN generates its kernels per tensor shape on first use (seconds for
     # bf16 / AMX), once per process; both sides then run one batch shape only (ours pads its last batch)
@@ -126,13 +121,36 @@ def worker(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - start
     labels = logits.argmax(1)[0].to(torch.uint8).numpy()
     np.save(args.argmax_out, labels)
-    print(json.dumps({"seconds": seconds, "voxels": int(np.prod(size)), "peak_rss": _peak_rss_bytes(),
-                      "rss_before_inference": rss_before, "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "voxels": int(np.prod(size)),
+                "peak_rss": _peak_rss_bytes(),
+                "rss_before_inference": rss_before,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 def _run_worker(side: str, size: str, weights: str | None, args: argparse.Namespace, out: Path) -> dict:
-    command = [sys.executable, __file__, "--worker", side, "--size", size, "--argmax-out", str(out),
-               "--sw-batch-size", str(args.sw_batch_size), "--roi", args.roi, "--overlap", str(args.overlap)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        side,
+        "--size",
+        size,
+        "--argmax-out",
+        str(out),
+        "--sw-batch-size",
+        str(args.sw_batch_size),
+        "--roi",
+        args.roi,
+        "--overlap",
+        str(args.overlap),
+    ]
     if weights:
         command += ["--weights", weights]
     if args.no_amp:
@@ -160,8 +178,18 @@ def end_to_end(weights: str | None, scratch: Path) -> dict:
     del image
     model = scratch / "model.pt"
     torch.save(make_network(weights).state_dict(), model)
-    command = [sys.executable, "-m", "monai_unet_bundle", "predict", str(scratch / "big.nii.gz"), "--output-dir",
-               str(scratch / "out"), "--model", str(model), "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "monai_unet_bundle",
+        "predict",
+        str(scratch / "big.nii.gz"),
+        "--output-dir",
+        str(scratch / "out"),
+        "--model",
+        str(model),
+        "--no-progress",
+    ]
     start = time.perf_counter()
     with open(scratch / "predict.log", "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -202,12 +230,21 @@ def main() -> int:
     weights = default_weights() if args.weights is None else args.weights
     weights = weights if weights and Path(weights).is_file() else None
     load = os.getloadavg()[0]
-    print(f"weights: {weights or 'random (no trained model found)'}; cpu: {platform.processor() or platform.machine()}"
-          f", {os.cpu_count()} cores, load average {load:.1f} at start")
+    print(
+        f"weights: {weights or 'random (no trained model found)'}; cpu: {platform.processor() or platform.machine()}"
+        f", {os.cpu_count()} cores, load average {load:.1f} at start"
+    )
     print(f"roi {args.roi}, overlap {args.overlap}, sw_batch_size ours {args.sw_batch_size} / baseline 1")
-    results: dict = {"weights": weights, "roi": args.roi, "overlap": args.overlap, "features": FEATURES,
-                     "sw_batch_size": {"ours": args.sw_batch_size, "baseline": 1}, "amp": not args.no_amp,
-                     "load_average_at_start": load, "sizes": {}}
+    results: dict = {
+        "weights": weights,
+        "roi": args.roi,
+        "overlap": args.overlap,
+        "features": FEATURES,
+        "sw_batch_size": {"ours": args.sw_batch_size, "baseline": 1},
+        "amp": not args.no_amp,
+        "load_average_at_start": load,
+        "sizes": {},
+    }
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp:
         scratch = Path(tmp)
         for size in args.sizes:
@@ -222,17 +259,26 @@ def main() -> int:
             print(_line(f"{label} throughput (voxels/s)", throughput["ours"], throughput["baseline"]))
             print(_line(f"{label} time (s)", ours["seconds"], base["seconds"], higher_is_better=False))
             kind = "trained" if weights else "random"
-            print(f"{label} argmax agreement ({kind} weights): ours {agreement:.3%} of voxels equal to the baseline's, "
-                  f"baseline 100%, ratio {agreement:.4f}")
-            print(_line(f"{label} peak RSS (GiB)", ours["peak_rss"] / GIB, base["peak_rss"] / GIB,
-                        higher_is_better=False))
-            results["sizes"][label] = {"baseline": base, "ours": ours, "throughput_ratio":
-                                       throughput["ours"] / throughput["baseline"], "agreement": agreement}
+            print(
+                f"{label} argmax agreement ({kind} weights): ours {agreement:.3%} of voxels equal to the baseline's, "
+                f"baseline 100%, ratio {agreement:.4f}"
+            )
+            print(
+                _line(f"{label} peak RSS (GiB)", ours["peak_rss"] / GIB, base["peak_rss"] / GIB, higher_is_better=False)
+            )
+            results["sizes"][label] = {
+                "baseline": base,
+                "ours": ours,
+                "throughput_ratio": throughput["ours"] / throughput["baseline"],
+                "agreement": agreement,
+            }
         if args.e2e:
             e2e = end_to_end(weights, scratch)
             verdict = "ok" if e2e["peak_rss"] <= 3 * GIB else "EXCEEDED"
-            print(f"end-to-end predict 300x370x320 @ 2 mm: {e2e['seconds']:.0f} s, peak RSS "
-                  f"{e2e['peak_rss'] / GIB:.2f} GiB (bound 3 GiB: {verdict})")
+            print(
+                f"end-to-end predict 300x370x320 @ 2 mm: {e2e['seconds']:.0f} s, peak RSS "
+                f"{e2e['peak_rss'] / GIB:.2f} GiB (bound 3 GiB: {verdict})"
+            )
             results["end_to_end"] = e2e
     results["load_average_at_end"] = os.getloadavg()[0]
     from monai_unet_bundle.results.publish import save_json  # here: the baseline worker must not import the package

@@ -82,7 +82,6 @@ def make_inputs(folder: Path, count: int) -> None:
 
 def _network(weights: str | None):
     import torch
-
     from monai_unet_bundle.networks import UNet
 
     torch.manual_seed(0)
@@ -95,8 +94,21 @@ def _network(weights: str | None):
 def run_ours(inputs: Path, out_dir: Path, weights: str) -> None:
     from monai_unet_bundle.__main__ import main
 
-    status = main(["predict", str(inputs), "--output-dir", str(out_dir), "--model", weights, "--no-progress",
-                   "--roi-size", *map(str, ROI), "--set", f"network_def#features={FEATURES}"])
+    status = main(
+        [
+            "predict",
+            str(inputs),
+            "--output-dir",
+            str(out_dir),
+            "--model",
+            weights,
+            "--no-progress",
+            "--roi-size",
+            *map(str, ROI),
+            "--set",
+            f"network_def#features={FEATURES}",
+        ]
+    )
     if status != 0:
         raise SystemExit(f"predict failed with status {status}")
 
@@ -115,13 +127,23 @@ def run_baseline(inputs: Path, out_dir: Path, weights: str) -> None:
     )
 
     network = _network(weights)
-    preprocessing = Compose([
-        LoadImaged("image", image_only=True), EnsureChannelFirstd("image"), Orientationd("image", axcodes="RAS"),
-        Spacingd("image", pixdim=(2.0, 2.0, 2.0), mode="bilinear"),
-        ScaleIntensityRangePercentilesd("image", lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True),
-    ])
-    save = SaveImage(output_dir=str(out_dir), output_postfix="seg", output_dtype=np.uint8, resample=False,
-                     separate_folder=False, print_log=False)
+    preprocessing = Compose(
+        [
+            LoadImaged("image", image_only=True),
+            EnsureChannelFirstd("image"),
+            Orientationd("image", axcodes="RAS"),
+            Spacingd("image", pixdim=(2.0, 2.0, 2.0), mode="bilinear"),
+            ScaleIntensityRangePercentilesd("image", lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True),
+        ]
+    )
+    save = SaveImage(
+        output_dir=str(out_dir),
+        output_postfix="seg",
+        output_dtype=np.uint8,
+        resample=False,
+        separate_folder=False,
+        print_log=False,
+    )
     for path in sorted(inputs.glob("*.nii.gz")):
         image = preprocessing({"image": str(path)})["image"]
         with torch.no_grad():
@@ -143,10 +165,21 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def _side(side: str, inputs: Path, scratch: Path, weights: str) -> dict:
-    command = [sys.executable, __file__, "--worker", side, "--inputs", str(inputs), "--out-dir",
-               str(scratch / f"out_{side}"), "--weights", weights]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS":
-                                                                                     "ignore"})
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        side,
+        "--inputs",
+        str(inputs),
+        "--out-dir",
+        str(scratch / f"out_{side}"),
+        "--weights",
+        weights,
+    ]
+    result = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+    )
     if result.returncode != 0:
         raise SystemExit(f"{side} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -181,24 +214,42 @@ def main() -> int:
             weights = str(scratch / "random.pt")
             torch.save(_network(None).state_dict(), weights)
         sides = {side: _side(side, scratch / "in", scratch, weights) for side in ("baseline", "ours")}
-    results: dict = {"volumes": args.volumes, "roi": ROI, "features": FEATURES, "weights": args.weights,
-                     "python": platform.python_version(), "cpu_count": os.cpu_count()}
+    results: dict = {
+        "volumes": args.volumes,
+        "roi": ROI,
+        "features": FEATURES,
+        "weights": args.weights,
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+    }
     for side, measured in sides.items():
         peaks_mib = [round(p / MIB, 1) for p in measured["peaks"]]
         print(f"{side} peak RSS per volume (MiB): {' '.join(f'{p:.0f}' for p in peaks_mib)}")
-        results[side] = {"peak_rss_mib_per_volume": peaks_mib, "seconds": measured["seconds"],
-                         "growth_after_warmup_mib": growth(measured["peaks"]),
-                         "peak_rss_mib": max(peaks_mib)}
+        results[side] = {
+            "peak_rss_mib_per_volume": peaks_mib,
+            "seconds": measured["seconds"],
+            "growth_after_warmup_mib": growth(measured["peaks"]),
+            "peak_rss_mib": max(peaks_mib),
+        }
     ours, base = results["ours"], results["baseline"]
     # a growth within a few MiB is noise, and a ratio of two noises says nothing
-    ratio = f"{ours['growth_after_warmup_mib'] / base['growth_after_warmup_mib']:.2f}" \
-        if abs(base["growth_after_warmup_mib"]) >= 1.0 else "n/a (baseline within 1 MiB)"
-    print(f"rss_growth_after_warmup_mib: ours {ours['growth_after_warmup_mib']:.1f}, baseline "
-          f"{base['growth_after_warmup_mib']:.1f}, ratio {ratio}")
-    print(f"peak_rss_mib: ours {ours['peak_rss_mib']:.0f}, baseline {base['peak_rss_mib']:.0f}, ratio "
-          f"{ours['peak_rss_mib'] / base['peak_rss_mib']:.2f}")
-    print(f"seconds_for_{args.volumes}_volumes: ours {ours['seconds']:.1f}, baseline {base['seconds']:.1f}, ratio "
-          f"{ours['seconds'] / base['seconds']:.2f}")
+    ratio = (
+        f"{ours['growth_after_warmup_mib'] / base['growth_after_warmup_mib']:.2f}"
+        if abs(base["growth_after_warmup_mib"]) >= 1.0
+        else "n/a (baseline within 1 MiB)"
+    )
+    print(
+        f"rss_growth_after_warmup_mib: ours {ours['growth_after_warmup_mib']:.1f}, baseline "
+        f"{base['growth_after_warmup_mib']:.1f}, ratio {ratio}"
+    )
+    print(
+        f"peak_rss_mib: ours {ours['peak_rss_mib']:.0f}, baseline {base['peak_rss_mib']:.0f}, ratio "
+        f"{ours['peak_rss_mib'] / base['peak_rss_mib']:.2f}"
+    )
+    print(
+        f"seconds_for_{args.volumes}_volumes: ours {ours['seconds']:.1f}, baseline {base['seconds']:.1f}, ratio "
+        f"{ours['seconds'] / base['seconds']:.2f}"
+    )
     from monai_unet_bundle.results.publish import save_json  # here: the baseline worker must not import the package
 
     print(f"results: {save_json(args.out, results)}")

@@ -107,22 +107,37 @@ def main(argv: list[str] | None = None) -> dict:
     g = torch.Generator().manual_seed(0)
     image = torch.rand(args.batch, 1, *args.patch, generator=g)
     label = torch.randint(0, NUM_CLASSES, (args.batch, 1, *args.patch), generator=g)
-    results: dict = {"name": NAME, "patch": args.patch, "batch": args.batch, "steps": args.steps,
-                     "precision": "bf16 autocast" if bf16 else "fp32", "machine": machine_info(), "networks": {}}
+    results: dict = {
+        "name": NAME,
+        "patch": args.patch,
+        "batch": args.batch,
+        "steps": args.steps,
+        "precision": "bf16 autocast" if bf16 else "fp32",
+        "machine": machine_info(),
+        "networks": {},
+    }
     for name, (ours_net, base_net, base_desc) in pairs().items():
-        ours_t, base_t = measure(Step(ours_net, image, label, bf16), Step(base_net, image, label, bf16),
-                                 args.steps, args.warmup)
+        ours_t, base_t = measure(
+            Step(ours_net, image, label, bf16), Step(base_net, image, label, bf16), args.steps, args.warmup
+        )
         ours_s, base_s = statistics.median(ours_t), statistics.median(base_t)
         ours_rate, base_rate = args.batch / ours_s, args.batch / base_s
         results["networks"][name] = {
-            "ours": type(ours_net).__name__, "baseline": base_desc,
+            "ours": type(ours_net).__name__,
+            "baseline": base_desc,
             "ours_parameters": sum(p.numel() for p in ours_net.parameters()),
             "baseline_parameters": sum(p.numel() for p in base_net.parameters()),
-            "ours_step_s": ours_t, "baseline_step_s": base_t,
-            "ours_patches_per_s": ours_rate, "baseline_patches_per_s": base_rate, "ratio": ours_rate / base_rate,
+            "ours_step_s": ours_t,
+            "baseline_step_s": base_t,
+            "ours_patches_per_s": ours_rate,
+            "baseline_patches_per_s": base_rate,
+            "ratio": ours_rate / base_rate,
         }
-        print(f"{name}: ours {ours_rate:.3g} patches/s, baseline {base_rate:.3g} patches/s, "
-              f"ratio {ours_rate / base_rate:.2f}", flush=True)
+        print(
+            f"{name}: ours {ours_rate:.3g} patches/s, baseline {base_rate:.3g} patches/s, "
+            f"ratio {ours_rate / base_rate:.2f}",
+            flush=True,
+        )
     save_json(args.out, results)
     return results
 

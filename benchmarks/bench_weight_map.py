@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
-
+import SimpleITK
 from monai_unet_bundle.data.sources import package_file
 from monai_unet_bundle.results.publish import save_json
 from monai_unet_bundle.transforms.weight_map import unet_weight_map, unet_weight_map_reference
@@ -37,7 +36,7 @@ def median_seconds(fn, repeats: int) -> float:
 
 
 def main(out_path: str | None = None) -> dict:
-    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(package_file("stardist", "data/images/mask2d.tif"))))
+    mask = SimpleITK.GetArrayFromImage(SimpleITK.ReadImage(str(package_file("stardist", "data/images/mask2d.tif"))))
     ours = median_seconds(lambda: unet_weight_map(mask, w0=10.0, sigma=5.0), repeats=30)
     baseline = median_seconds(lambda: unet_weight_map_reference(mask, w0=10.0, sigma=5.0), repeats=5)
     max_abs_diff = float(np.abs(unet_weight_map(mask) - unet_weight_map_reference(mask)).max())

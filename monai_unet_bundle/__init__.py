@@ -8,8 +8,19 @@ from types import ModuleType
 __version__ = "0.1.0"
 
 _SUBPACKAGES = (
-    "checkpoints", "checks", "data", "engines", "evaluation", "handlers", "inference", "inferers", "losses", "networks",
-    "optim", "transforms", "visualize",
+    "checkpoints",
+    "checks",
+    "data",
+    "engines",
+    "evaluation",
+    "handlers",
+    "inference",
+    "inferers",
+    "losses",
+    "networks",
+    "optim",
+    "transforms",
+    "visualize",
 )
 
 

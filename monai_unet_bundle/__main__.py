@@ -13,8 +13,13 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in COMMANDS:
-        print("usage: python -m monai_unet_bundle {" + ",".join(COMMANDS) + "} ...\n"
-              + "\n".join(f"  {name:8s} {text}" for name, text in COMMANDS.items()), file=sys.stderr)
+        print(
+            "usage: python -m monai_unet_bundle {"
+            + ",".join(COMMANDS)
+            + "} ...\n"
+            + "\n".join(f"  {name:8s} {text}" for name, text in COMMANDS.items()),
+            file=sys.stderr,
+        )
         return 2
     if argv[0] == "demo":
         from .demo import main as demo_main

@@ -50,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     bundle = [sys.executable, "-m", "monai.bundle", "run"]
     if not args.skip_training:
         _run(bundle + ["--config_file", "configs/train.yaml", "--dataset_dir", args.dataset_dir, *args.overrides])
-    _run(bundle + ["--config_file", "configs/inference.yaml", "--datalist", str(manifest),
-                   "--output_dir", str(output_dir)])
+    _run(
+        bundle
+        + ["--config_file", "configs/inference.yaml", "--datalist", str(manifest), "--output_dir", str(output_dir)]
+    )
 
     labels = {1: "CSF", 2: "GM", 3: "WM"}
     print(f"\nHeld-out validation ({len(validation)} case(s)), Dice in the input files' own geometry:")
@@ -63,11 +65,17 @@ def main(argv: list[str] | None = None) -> int:
         scores = dice_per_class(prediction, label, num_classes=len(labels) + 1)
         all_scores.append(scores)
         print(f"  {case_name(item['image'])}: " + ", ".join(f"{labels[c]} {s:.3f}" for c, s in zip(labels, scores)))
-        picture = save_overlay(output_dir / f"{case_name(item['image'])}_overlay.png",
-                               np.asarray(nib.load(item["image"]).dataobj), [label, prediction])
+        picture = save_overlay(
+            output_dir / f"{case_name(item['image'])}_overlay.png",
+            np.asarray(nib.load(item["image"]).dataobj),
+            [label, prediction],
+        )
         print(f"  prediction: {seg_path}\n  overlay (image | ground truth | prediction): {picture}")
     mean = np.nanmean(np.asarray(all_scores), axis=0)
-    print("mean Dice: " + ", ".join(f"{labels[c]} {s:.3f}" for c, s in zip(labels, mean))
-          + f"; over CSF, GM, WM: {np.nanmean(mean):.3f}")
+    print(
+        "mean Dice: "
+        + ", ".join(f"{labels[c]} {s:.3f}" for c, s in zip(labels, mean))
+        + f"; over CSF, GM, WM: {np.nanmean(mean):.3f}"
+    )
     print(f"done in {(time.monotonic() - started) / 60:.1f} min")
     return 0

@@ -51,9 +51,13 @@ def trained_bundle(tmp_path_factory: pytest.TempPathFactory, synthetic_dir: Path
 
     root = tmp_path_factory.mktemp("bundle")
     workflow = ConfigWorkflow(
-        config_file=str(CONFIGS / "train.yaml"), meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=str(CONFIGS / "logging.conf"), workflow_type="train",
-        bundle_root=str(root), dataset_dir=str(synthetic_dir), **TINY_TRAIN,
+        config_file=str(CONFIGS / "train.yaml"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=str(CONFIGS / "logging.conf"),
+        workflow_type="train",
+        bundle_root=str(root),
+        dataset_dir=str(synthetic_dir),
+        **TINY_TRAIN,
     )
     workflow.initialize()
     workflow.run()

@@ -23,7 +23,8 @@ __all__ = ["rng_state", "set_rng_state"]
 def rng_state() -> dict[str, Any]:
     """A snapshot of the global generators: ``{"python", "numpy", "torch", "cuda"}``."""
     version, internal, gauss = random.getstate()
-    name, keys, position, has_gauss, cached = np.random.get_state(legacy=True)  # noqa: NPY002 (the global one is the state)
+    # the global generator is the state being saved
+    name, keys, position, has_gauss, cached = np.random.get_state(legacy=True)  # noqa: NPY002
     return {
         "python": [version, list(internal), gauss],
         # the key array becomes a tensor: numpy arrays are not on weights_only's allow list

@@ -45,7 +45,6 @@ class ConfigCheckError(InputCheckError):
 def known_networks() -> list[str]:
     """The network classes a ``network_def#_target_`` can name without a module path, and this package's."""
     import monai.networks.nets as nets
-
     from monai_unet_bundle import networks
 
     ours = [f"monai_unet_bundle.networks.{name}" for name in networks.__all__]
@@ -90,7 +89,7 @@ def _sequence(name: str, value: Any, length: int, kind: type, minimum: float, lo
         what = "integers" if kind is Integral else "numbers"
         raise ConfigCheckError(
             f"config id '{name}': expected {length} {what} >= {minimum:g} (one per spatial axis, or one for all), "
-            f"found {_describe(value)}; on the command line write e.g. --{name} \"[{', '.join(['16'] * length)}]\""
+            f'found {_describe(value)}; on the command line write e.g. --{name} "[{", ".join(["16"] * length)}]"'
         )
 
 
@@ -126,7 +125,10 @@ def check_bundle_config(
 
 
 def check_metadata_channels(
-    metadata: Mapping[str, Any] | str | os.PathLike, in_channels: int, out_channels: int, image_key: str = "image",
+    metadata: Mapping[str, Any] | str | os.PathLike,
+    in_channels: int,
+    out_channels: int,
+    image_key: str = "image",
     pred_key: str = "pred",
 ) -> None:
     """Raise :class:`ConfigCheckError` if ``network_data_format`` channels differ from the network's.

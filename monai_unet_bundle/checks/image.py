@@ -129,8 +129,10 @@ class CheckImage(Transform):
             )
         low, high = img.min(), img.max()
         if bool(low == high):
-            message = (f"{name}: expected varying intensities, found the single value {float(low):g} in every "
-                       "voxel (an empty or blank export?)")
+            message = (
+                f"{name}: expected varying intensities, found the single value {float(low):g} in every "
+                "voxel (an empty or blank export?)"
+            )
             if self.constant == "error":
                 raise ImageCheckError(message)
             warnings.warn(message + "; its segmentation carries no information", RuntimeWarning, stacklevel=2)

@@ -94,9 +94,9 @@ def read_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, 
             shape = tuple(int(s) for s in header.get_data_shape()[:3])
             spacing = tuple(abs(float(z)) or 1.0 for z in header.get_zooms()[: len(shape)])
             return shape, spacing
-        import SimpleITK as sitk
+        import SimpleITK
 
-        reader = sitk.ImageFileReader()
+        reader = SimpleITK.ImageFileReader()
         reader.SetFileName(str(path))
         reader.ReadImageInformation()
         return tuple(int(s) for s in reader.GetSize()), tuple(float(s) for s in reader.GetSpacing())
@@ -105,8 +105,7 @@ def read_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, 
 
 
 def estimate_inference_memory(
-    shape: Sequence[int], spacing: Sequence[float], pixdim: Sequence[float], in_channels: int = 1,
-    num_classes: int = 2,
+    shape: Sequence[int], spacing: Sequence[float], pixdim: Sequence[float], in_channels: int = 1, num_classes: int = 2
 ) -> int:
     """Bytes of the whole-volume arrays of one inference (see the module docstring); a lower bound."""
     voxels_in = math.prod(int(s) for s in shape)
@@ -200,8 +199,16 @@ def fit_cache_rate(
         "caching %d %s volumes at pixdim %s mm needs about %s, more than %s (%d%% of the memory %s%s): caching "
         "the first %d (cache_rate %.3f) and loading the others each time they are drawn; set cache_rate lower "
         "(0 caches nothing) or use a machine with more memory to silence this",
-        count, name, tuple(float(p) for p in pixdim), _size(sum(need)), _size(budget), round(share * 100),
-        "available" if limit_gb is None else f"limit of {limit_gb} GiB", per_process, fits, rate,
+        count,
+        name,
+        tuple(float(p) for p in pixdim),
+        _size(sum(need)),
+        _size(budget),
+        round(share * 100),
+        "available" if limit_gb is None else f"limit of {limit_gb} GiB",
+        per_process,
+        fits,
+        rate,
     )
     return rate
 

@@ -55,8 +55,10 @@ def build(out_dir: str | Path) -> Path:
     world_x = affine[0, 0] * np.arange(t1.shape[0]) + affine[0, 3]
     first_right = int(np.searchsorted(world_x, 0.0))
     splits: dict[str, list[dict[str, str]]] = {"training": [], "validation": []}
-    for case, split, index in (("brain_left", "training", slice(0, first_right)),
-                               ("brain_right", "validation", slice(first_right, None))):
+    for case, split, index in (
+        ("brain_left", "training", slice(0, first_right)),
+        ("brain_right", "validation", slice(first_right, None)),
+    ):
         case_affine = affine.copy()
         case_affine[:3, 3] = affine[:3, :3] @ np.array([index.start or 0, 0, 0]) + affine[:3, 3]
         write_nifti(out_dir / "imagesTr" / f"{case}.nii.gz", t1[index], case_affine)

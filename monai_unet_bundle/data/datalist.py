@@ -46,8 +46,9 @@ def image_files(folder: Path) -> list[Path]:
     """Image files directly inside ``folder`` (sorted), by the suffixes in ``IMAGE_SUFFIXES``."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(IMAGE_SUFFIXES)
-                  and not p.name.startswith("."))
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.name.endswith(IMAGE_SUFFIXES) and not p.name.startswith(".")
+    )
 
 
 def ensure_dataset(dataset_dir: str | Path) -> Path:
@@ -59,8 +60,10 @@ def ensure_dataset(dataset_dir: str | Path) -> Path:
         logger.info("building the embedded '%s' dataset in %s", dataset_dir.name, dataset_dir)
         builders[dataset_dir.name](dataset_dir)
     elif not dataset_dir.is_dir():
-        raise DatasetError(f"dataset_dir '{dataset_dir}' does not exist (embedded datasets are built only in a "
-                           f"folder named {', '.join(sorted(builders))})")
+        raise DatasetError(
+            f"dataset_dir '{dataset_dir}' does not exist (embedded datasets are built only in a "
+            f"folder named {', '.join(sorted(builders))})"
+        )
     return dataset_dir
 
 

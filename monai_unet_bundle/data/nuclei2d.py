@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
+import SimpleITK
 
 from .msd import write_dataset_json, write_nifti
 from .sources import package_file
@@ -44,21 +44,25 @@ def touching_pairs(instances: np.ndarray) -> set[tuple[int, int]]:
 def build(out_dir: str | Path) -> Path:
     """Build the nuclei2d MSD folder in ``out_dir`` and return the path of its ``dataset.json``."""
     out_dir = Path(out_dir)
-    image = sitk.GetArrayFromImage(sitk.ReadImage(str(package_file("stardist", "data/images/img2d.tif"))))
-    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(package_file("stardist", "data/images/mask2d.tif"))))
+    image = SimpleITK.GetArrayFromImage(SimpleITK.ReadImage(str(package_file("stardist", "data/images/img2d.tif"))))
+    mask = SimpleITK.GetArrayFromImage(SimpleITK.ReadImage(str(package_file("stardist", "data/images/mask2d.tif"))))
     splits: dict[str, list[dict[str, str]]] = {"training": [], "validation": []}
     pair_counts = {}
-    for case, split, rows in (("nuclei_train", "training", slice(0, HELD_OUT_FIRST_ROW)),
-                              ("nuclei_val", "validation", slice(HELD_OUT_FIRST_ROW, None))):
+    for case, split, rows in (
+        ("nuclei_train", "training", slice(0, HELD_OUT_FIRST_ROW)),
+        ("nuclei_val", "validation", slice(HELD_OUT_FIRST_ROW, None)),
+    ):
         # TIFF arrays are (row, column); NIfTI axis 0 should be x, so transpose.
         instances = relabel_consecutive(mask[rows].astype(np.int64)).T
         intensity = image[rows].astype(np.float32).T
         affine = np.diag([1.0, 1.0, 1.0, 1.0])
         affine[1, 3] = float(rows.start)
         item = {}
-        for key, folder, array in (("image", "imagesTr", intensity),
-                                   ("label", "labelsTr", (instances > 0).astype(np.uint8)),
-                                   ("instance", "instancesTr", instances.astype(np.uint16))):
+        for key, folder, array in (
+            ("image", "imagesTr", intensity),
+            ("label", "labelsTr", (instances > 0).astype(np.uint8)),
+            ("instance", "instancesTr", instances.astype(np.uint16)),
+        ):
             write_nifti(out_dir / folder / f"{case}.nii.gz", array, affine)
             item[key] = f"./{folder}/{case}.nii.gz"
         splits[split].append(item)

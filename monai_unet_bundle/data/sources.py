@@ -6,10 +6,7 @@ import importlib.util
 from pathlib import Path
 
 #: package -> (pinned version, install hint). Installed with ``pip install --no-deps`` by the Makefile.
-DATA_PACKAGES = {
-    "nilearn": "0.14.1",
-    "stardist": "0.9.2",
-}
+DATA_PACKAGES = {"nilearn": "0.14.1", "stardist": "0.9.2"}
 
 
 def package_file(package: str, relative_path: str) -> Path:

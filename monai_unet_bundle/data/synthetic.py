@@ -37,8 +37,11 @@ def build(out_dir: str | Path, num_cases: int = 4, size: int = 32, num_classes: 
         write_nifti(out_dir / "labelsTr" / f"{case}.nii.gz", label, affine)
         split = "validation" if index >= num_cases - num_val else "training"
         splits[split].append({"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz"})
-    labels = {k: v for k, v in LABELS.items() if k < num_classes} if num_classes <= 4 else {
-        k: ("background" if k == 0 else f"class_{k}") for k in range(num_classes)}
+    labels = (
+        {k: v for k, v in LABELS.items() if k < num_classes}
+        if num_classes <= 4
+        else {k: ("background" if k == 0 else f"class_{k}") for k in range(num_classes)}
+    )
     return write_dataset_json(
         out_dir,
         name="synthetic",

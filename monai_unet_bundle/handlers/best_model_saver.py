@@ -22,7 +22,6 @@ from typing import Any
 import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
-
 from monai_unet_bundle.checkpoints import atomic_torch_save, unwrap_network
 
 __all__ = ["BestModelSaver", "FinalModelFallback"]
@@ -114,5 +113,7 @@ class FinalModelFallback:
         if self.best_model.save():
             logger.warning(
                 "no validation scored the network during training (no validation data?): %s holds the network of "
-                "the final epoch %d", self.best_model.path, engine.state.epoch,
+                "the final epoch %d",
+                self.best_model.path,
+                engine.state.epoch,
             )

@@ -20,7 +20,6 @@ from typing import Any
 
 import ignite.distributed as idist
 from ignite.engine import Engine, Events
-
 from monai_unet_bundle.checkpoints import CheckpointSeries, training_state
 
 __all__ = ["FullStateSaver"]

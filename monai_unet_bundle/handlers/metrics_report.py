@@ -85,9 +85,7 @@ class ClassNamedMetricsSaver(MetricsSaver):
         images = string_list_all_gather(strings=self._filenames) if world_size > 1 else self._filenames
         if idist.get_rank() != self.save_rank:
             return
-        metrics = {
-            k: v for k, v in self._selected(engine.state.metrics, self.metrics).items() if _is_scalar(v)
-        }
+        metrics = {k: v for k, v in self._selected(engine.state.metrics, self.metrics).items() if _is_scalar(v)}
         details = self._selected(getattr(engine.state, "metric_details", {}), self.metric_details)
         if self.class_labels is not None:
             for name, values in details.items():

@@ -82,8 +82,10 @@ class NonFiniteLossHandler:
 
     def _describe(self, engine: Engine, loss: torch.Tensor) -> str:
         files = batch_files(engine.state.batch, self.image_key) or ["<batch without file names>"]
-        return (f"loss is {float(loss.detach()):g} at epoch {engine.state.epoch}, iteration "
-                f"{engine.state.iteration}; batch files: {', '.join(files)}")
+        return (
+            f"loss is {float(loss.detach()):g} at epoch {engine.state.epoch}, iteration "
+            f"{engine.state.iteration}; batch files: {', '.join(files)}"
+        )
 
     def loss_completed(self, engine: Engine) -> None:
         loss = engine.state.output[CommonKeys.LOSS]
@@ -98,8 +100,9 @@ class NonFiniteLossHandler:
         engine.state.non_finite_losses = getattr(engine.state, "non_finite_losses", 0) + 1
         count = engine.state.non_finite_losses
         if self.max_skipped is not None and count > self.max_skipped:
-            raise NonFiniteLossError(f"{what}. Stopped: {count} batches with a non-finite loss (max_skipped "
-                                     f"{self.max_skipped})")
+            raise NonFiniteLossError(
+                f"{what}. Stopped: {count} batches with a non-finite loss (max_skipped {self.max_skipped})"
+            )
         logger.warning("non-finite loss, batch skipped (%d so far): %s", count, what)
         if getattr(engine, "scaler", None) is not None and getattr(engine, "amp", False):
             return  # the GradScaler finds the Inf / NaN gradients and skips this step itself

@@ -22,7 +22,6 @@ from typing import Any
 import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
-
 from monai_unet_bundle.checkpoints import CheckpointSeries, restore_training_state
 
 __all__ = ["ResumeFromCheckpoint"]

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from monai.data import Dataset
-
 from monai_unet_bundle.data.datalist import case_name
 from monai_unet_bundle.inference.atomic_writer import remove_abandoned_temporaries
 from monai_unet_bundle.inference.sitk_reader import NOT_MINE

@@ -61,8 +61,10 @@ def collect_inputs(inputs: list[str]) -> list[dict[str, str]]:
         if seen.get(name) == item["image"]:
             continue  # the same file named twice
         if name in seen:
-            raise DatasetError(f"two inputs would write the same output '{name}_seg.nii.gz': {seen[name]} and "
-                               f"{item['image']}; predict them into different --output-dir folders")
+            raise DatasetError(
+                f"two inputs would write the same output '{name}_seg.nii.gz': {seen[name]} and "
+                f"{item['image']}; predict them into different --output-dir folders"
+            )
         seen[name] = item["image"]
         unique.append(item)
     return unique
@@ -104,20 +106,33 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m monai_unet_bundle predict", description=__doc__.split("\n\n")[0],
+        prog="python -m monai_unet_bundle predict",
+        description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("inputs", nargs="+",
-                        help="image files (.nii, .nii.gz, .nrrd, .mha, .mhd), folders, datalist JSON files")
+    parser.add_argument(
+        "inputs", nargs="+", help="image files (.nii, .nii.gz, .nrrd, .mha, .mhd), folders, datalist JSON files"
+    )
     parser.add_argument("--output-dir", required=True, help="where <name>_seg.nii.gz files go")
     parser.add_argument("--model", help="checkpoint (a state_dict; default: <bundle root>/models/model.pt)")
-    parser.add_argument("--config", action="append", default=[],
-                        help="override file merged after configs/inference.yaml (repeatable), e.g. configs/u2net.yaml")
-    parser.add_argument("--bundle-root", type=Path, default=None,
-                        help="bundle root (default: the current folder or this checkout, whichever has configs/)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        help="override file merged after configs/inference.yaml (repeatable), e.g. configs/u2net.yaml",
+    )
+    parser.add_argument(
+        "--bundle-root",
+        type=Path,
+        default=None,
+        help="bundle root (default: the current folder or this checkout, whichever has configs/)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="predict again where the output exists")
-    parser.add_argument("--save-probabilities", action="store_true",
-                        help="also write <name>_prob.nii.gz (C channels, uint8 scaled by 1/255)")
+    parser.add_argument(
+        "--save-probabilities",
+        action="store_true",
+        help="also write <name>_prob.nii.gz (C channels, uint8 scaled by 1/255)",
+    )
     parser.add_argument("--tta", action="store_true", help="mirror test-time augmentation (8x the work in 3D)")
     parser.add_argument("--no-amp", action="store_true", help="full fp32 instead of bf16 (CPU) / fp16 (CUDA)")
     parser.add_argument("--roi-size", type=int, nargs="+", help="sliding-window size, one per spatial axis")
@@ -125,8 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sw-batch-size", type=int, help="windows per forward pass")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the config's)")
     parser.add_argument("--no-progress", action="store_true", help="no per-volume progress bars")
-    parser.add_argument("--set", action="append", metavar="ID=VALUE",
-                        help="any other config override, e.g. --set 'network_def#features=[8,16,32,64]'")
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="ID=VALUE",
+        help="any other config override, e.g. --set 'network_def#features=[8,16,32,64]'",
+    )
     return parser
 
 

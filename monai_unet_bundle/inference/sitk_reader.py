@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import SimpleITK as sitk
+import SimpleITK
 from monai.data import ImageReader
 from monai.utils import MetaKeys, SpaceKeys
 
@@ -30,7 +30,7 @@ DEFAULT_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 NOT_MINE = "SimpleITKReader leaves this file to another reader:"
 
 
-def sitk_affine_ras(image: sitk.Image) -> np.ndarray:
+def sitk_affine_ras(image: SimpleITK.Image) -> np.ndarray:
     """The 4x4 (or (d+1)^2) voxel-index -> RAS affine of a SimpleITK image."""
     dim = image.GetDimension()
     direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(dim, dim)
@@ -59,7 +59,7 @@ class SimpleITKReader(ImageReader):
         names = [filename] if isinstance(filename, (str, Path)) else list(filename)
         return len(names) == 1 and str(names[0]).lower().endswith(self.suffixes)
 
-    def read(self, data: Sequence[str] | str, **kwargs: Any) -> sitk.Image:
+    def read(self, data: Sequence[str] | str, **kwargs: Any) -> SimpleITK.Image:
         names = [data] if isinstance(data, (str, Path)) else list(data)
         if len(names) != 1:
             raise ValueError(f"SimpleITKReader reads one file at a time, got {names}")
@@ -67,14 +67,16 @@ class SimpleITKReader(ImageReader):
         if not self.verify_suffix(names[0]):
             raise ValueError(f"{NOT_MINE} {names[0]} (suffixes {', '.join(self.suffixes)})")
         try:
-            return sitk.ReadImage(str(names[0]))
+            return SimpleITK.ReadImage(str(names[0]))
         except RuntimeError as error:  # ITK's message: a source location, then the reason on an "ERROR" line
-            reason = next((line.split("ERROR:", 1)[1].strip() for line in str(error).splitlines() if "ERROR:" in line),
-                          str(error).strip())
+            reason = next(
+                (line.split("ERROR:", 1)[1].strip() for line in str(error).splitlines() if "ERROR:" in line),
+                str(error).strip(),
+            )
             raise OSError(f"SimpleITK cannot read {names[0]}: {reason}") from None
 
-    def get_data(self, img: sitk.Image) -> tuple[np.ndarray, dict]:
-        array = sitk.GetArrayFromImage(img)  # (z, y, x[, components])
+    def get_data(self, img: SimpleITK.Image) -> tuple[np.ndarray, dict]:
+        array = SimpleITK.GetArrayFromImage(img)  # (z, y, x[, components])
         dim = img.GetDimension()
         components = img.GetNumberOfComponentsPerPixel()
         order = list(reversed(range(dim))) + ([dim] if components > 1 else [])

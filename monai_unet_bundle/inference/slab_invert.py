@@ -31,7 +31,6 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.data.utils import to_affine_nd
 from monai.transforms import MapTransform
-
 from monai_unet_bundle.inference.atomic_writer import SCALING_KEY
 
 __all__ = ["InvertToInputd", "label_dtype_for"]
@@ -117,9 +116,7 @@ class InvertToInputd(MapTransform):
             grids.append(coordinate.expand(len(rows), *shape[1:]).float())
         return grids
 
-    def _resample_slab(
-        self, probs: torch.Tensor, coordinates: list[torch.Tensor]
-    ) -> torch.Tensor:
+    def _resample_slab(self, probs: torch.Tensor, coordinates: list[torch.Tensor]) -> torch.Tensor:
         """Probabilities ``(C, *slab)`` at ``coordinates`` (network voxel units), border-clamped, far -> bg."""
         grid_shape = probs.shape[1:]
         lows, highs = [], []
@@ -132,9 +129,9 @@ class InvertToInputd(MapTransform):
             size = hi - lo
             normalised.append((c - lo) * (2.0 / (size - 1)) - 1.0 if size > 1 else torch.zeros_like(c))
         grid = torch.stack(normalised[::-1], dim=-1)[None]  # grid_sample wants (x, y, z) = last axis first
-        sampled = F.grid_sample(
-            region[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=True
-        )[0]
+        sampled = F.grid_sample(region[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=True)[
+            0
+        ]
         far = torch.zeros(coordinates[0].shape, dtype=torch.bool)
         for c, n in zip(coordinates, grid_shape):
             far |= (c < -1.0) | (c > n)

@@ -29,12 +29,11 @@ import torch
 from monai.data import MetaTensor, dense_patch_slices
 from monai.inferers import SlidingWindowInferer, sliding_window_inference
 from monai.utils import ensure_tuple_rep
-from torch import nn
-from tqdm import tqdm
-
 from monai_unet_bundle.inferers.batchnorm_folding import fold_batchnorm
 from monai_unet_bundle.inferers.overlap_tile import OverlapTileInferer
 from monai_unet_bundle.inferers.window_predictor import WindowPredictor, autocast_dtype, flip_combinations
+from torch import nn
+from tqdm import tqdm
 
 __all__ = ["SegmentationInferer"]
 
@@ -86,8 +85,15 @@ class SegmentationInferer(SlidingWindowInferer):
         progress: bool = False,
     ) -> None:
         super().__init__(
-            roi_size=roi_size, sw_batch_size=sw_batch_size, overlap=overlap, mode=mode, sigma_scale=sigma_scale,
-            padding_mode=padding_mode, cval=cval, device=stitch_device, progress=False,
+            roi_size=roi_size,
+            sw_batch_size=sw_batch_size,
+            overlap=overlap,
+            mode=mode,
+            sigma_scale=sigma_scale,
+            padding_mode=padding_mode,
+            cval=cval,
+            device=stitch_device,
+            progress=False,
         )
         self.amp = amp
         self.channels_last = channels_last
@@ -169,10 +175,22 @@ class SegmentationInferer(SlidingWindowInferer):
                     return out
                 window_fn = predictor if not args else (lambda window: predictor(window, *args))
                 return sliding_window_inference(
-                    inputs, self.roi_size, self.sw_batch_size, window_fn, overlap=self.overlap, mode=self.mode,
-                    sigma_scale=self.sigma_scale, padding_mode=self.padding_mode, cval=self.cval, sw_device=None,
-                    device=self.stitch_device, progress=False, roi_weight_map=self.roi_weight_map,
-                    buffer_steps=self.buffer_steps, buffer_dim=self.buffer_dim, **kwargs,
+                    inputs,
+                    self.roi_size,
+                    self.sw_batch_size,
+                    window_fn,
+                    overlap=self.overlap,
+                    mode=self.mode,
+                    sigma_scale=self.sigma_scale,
+                    padding_mode=self.padding_mode,
+                    cval=self.cval,
+                    sw_device=None,
+                    device=self.stitch_device,
+                    progress=False,
+                    roi_weight_map=self.roi_weight_map,
+                    buffer_steps=self.buffer_steps,
+                    buffer_dim=self.buffer_dim,
+                    **kwargs,
                 )
         finally:
             bar.close()
@@ -182,4 +200,3 @@ class SegmentationInferer(SlidingWindowInferer):
             f"{type(self).__name__}(roi_size={self.roi_size}, sw_batch_size={self.sw_batch_size}, "
             f"overlap={self.overlap}, mode={self.mode}, amp={self.amp}, tta={self.tta})"
         )
-

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-
 from monai_unet_bundle.engines.autocast import cpu_has_fast_bf16
 
 __all__ = ["WindowPredictor", "autocast_dtype", "flip_combinations"]

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import torch
 from monai.networks.layers.factories import Conv, Pool
-from torch import nn
-
 from monai_unet_bundle.networks.rsu import RSU, RSU4F, upsample_like
+from torch import nn
 
 __all__ = ["U2Net"]
 

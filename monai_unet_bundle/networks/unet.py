@@ -17,10 +17,9 @@ from collections.abc import Sequence
 
 import torch
 from monai.networks.layers.factories import Conv, Pool
-from torch import nn
-
 from monai_unet_bundle.networks.attention import SpatialAttentionGate
 from monai_unet_bundle.networks.crop import crop_to
+from torch import nn
 
 __all__ = ["UNet"]
 

@@ -31,15 +31,7 @@ import numpy as np
 from ..data import case_name, training_datalist
 from ..visualize import save_overlay
 from ..visualize.curves import plot_curves, read_scalars
-from .bundle_runs import (
-    BUNDLE_RUN,
-    REPO,
-    final_network,
-    result_arguments,
-    run_logged,
-    shown,
-    train_or_reuse,
-)
+from .bundle_runs import BUNDLE_RUN, REPO, final_network, result_arguments, run_logged, shown, train_or_reuse
 from .machine import machine_info
 from .publish import publish, table_row
 
@@ -71,10 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     held_out = training_datalist(dataset_dir, "validation")[0]  # builds the dataset when missing
     budget = dict(QUICK) if args.quick else {}
     machine = machine_info()
-    result: dict = {"task": "brain3d", "held_out": "MNI152 2009a T1 at 2 mm, right hemisphere",
-                    "budget": budget or "configs/train.yaml defaults: 40 epochs x 10 iterations, 4 patches of "
-                    "48x64x64, AdamW lr 3e-3 poly, bf16 autocast where native, seed 0",
-                    "quick": args.quick, "training_reused": args.skip_training, "machine": machine, "networks": {}}
+    result: dict = {
+        "task": "brain3d",
+        "held_out": "MNI152 2009a T1 at 2 mm, right hemisphere",
+        "budget": budget
+        or "configs/train.yaml defaults: 40 epochs x 10 iterations, 4 patches of "
+        "48x64x64, AdamW lr 3e-3 poly, bf16 autocast where native, seed 0",
+        "quick": args.quick,
+        "training_reused": args.skip_training,
+        "machine": machine,
+        "networks": {},
+    }
     images_dir = docs_dir / "images"
     for network in args.networks:
         run_dir = runs_dir / network
@@ -90,19 +89,33 @@ def main(argv: list[str] | None = None) -> int:
         dice = {c: metrics[f"val_class_dice/{c}"] for c in CLASSES}
         hd95 = {c: metrics[f"val_hd95/{c}"] for c in CLASSES}
         seg = run_dir / "eval" / "evaluation" / "predictions" / f"{case_name(held_out['image'])}_seg.nii.gz"
-        overlay = save_overlay(images_dir / f"brain3d_overlay_{network}.png",
-                               np.asarray(nib.load(held_out["image"]).dataobj),
-                               [np.asarray(nib.load(held_out["label"]).dataobj), np.asarray(nib.load(seg).dataobj)])
+        overlay = save_overlay(
+            images_dir / f"brain3d_overlay_{network}.png",
+            np.asarray(nib.load(held_out["image"]).dataobj),
+            [np.asarray(nib.load(held_out["label"]).dataobj), np.asarray(nib.load(seg).dataobj)],
+        )
         scalars = read_scalars(run_dir / "eval")
         result["networks"][network] = {
-            "title": NETWORKS[network]["title"], "train_command": shown(train), "evaluate_command": shown(evaluate),
-            "final_epoch": epoch, "train_seconds": train_seconds, "dice": dice, "hd95_mm": hd95,
-            "mean_dice": metrics["val_mean_dice"], "overlay": str(overlay.relative_to(docs_dir)),
-            "validation_during_training": [{"epoch": e, "val_mean_dice": v}
-                                           for e, v in scalars.get("val_mean_dice", [])],
+            "title": NETWORKS[network]["title"],
+            "train_command": shown(train),
+            "evaluate_command": shown(evaluate),
+            "final_epoch": epoch,
+            "train_seconds": train_seconds,
+            "dice": dice,
+            "hd95_mm": hd95,
+            "mean_dice": metrics["val_mean_dice"],
+            "overlay": str(overlay.relative_to(docs_dir)),
+            "validation_during_training": [
+                {"epoch": e, "val_mean_dice": v} for e, v in scalars.get("val_mean_dice", [])
+            ],
         }
-        print(f"brain3d {network}: Dice " + ", ".join(f"{c} {v:.3f}" for c, v in dice.items())
-              + "; HD95 (mm) " + ", ".join(f"{c} {v:.2f}" for c, v in hd95.items()), flush=True)
+        print(
+            f"brain3d {network}: Dice "
+            + ", ".join(f"{c} {v:.3f}" for c, v in dice.items())
+            + "; HD95 (mm) "
+            + ", ".join(f"{c} {v:.2f}" for c, v in hd95.items()),
+            flush=True,
+        )
 
     runs = {n.replace("_", " "): read_scalars(runs_dir / n / "eval") for n in args.networks}
     curves = plot_curves(images_dir / "brain3d_curves.png", runs, ["train_loss", "val_mean_dice"])

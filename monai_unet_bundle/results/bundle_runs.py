@@ -29,13 +29,20 @@ def result_arguments(task: str, doc: str) -> argparse.ArgumentParser:
     """The options every result run has: data, run folders (one bundle_root per run), docs folder, smoke mode."""
     parser = argparse.ArgumentParser(prog=f"python -m monai_unet_bundle.results.{task}", description=doc)
     parser.add_argument("--dataset-dir", default=str(REPO / "data" / task), help="built from pip files if missing")
-    parser.add_argument("--runs-dir", default=str(REPO / "outputs" / "results" / task),
-                        help="one bundle_root per run: models, TensorBoard logs, predictions")
+    parser.add_argument(
+        "--runs-dir",
+        default=str(REPO / "outputs" / "results" / task),
+        help="one bundle_root per run: models, TensorBoard logs, predictions",
+    )
     parser.add_argument("--docs-dir", default=str(REPO / "docs"), help="results/ and images/ are written here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 iterations per run, numbers meaningless")
     parser.add_argument("--skip-training", action="store_true", help="evaluate the runs already in --runs-dir")
-    parser.add_argument("--no-publish", dest="publish", action="store_false",
-                        help="leave README.md and docs/results.md alone (--quick always does)")
+    parser.add_argument(
+        "--no-publish",
+        dest="publish",
+        action="store_false",
+        help="leave README.md and docs/results.md alone (--quick always does)",
+    )
     return parser
 
 
@@ -109,8 +116,10 @@ def logged_training_seconds(log_path: str | Path) -> float | None:
     path = Path(log_path)
     if not path.is_file():
         return None
-    found = re.findall(r"SupervisedTrainer - INFO - Engine run finished\. Time taken: (\d+):(\d+):([\d.]+)",
-                       path.read_text(errors="replace"))
+    found = re.findall(
+        r"SupervisedTrainer - INFO - Engine run finished\. Time taken: (\d+):(\d+):([\d.]+)",
+        path.read_text(errors="replace"),
+    )
     if not found:
         return None
     hours, minutes, seconds = found[-1]

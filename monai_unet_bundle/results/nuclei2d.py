@@ -73,8 +73,16 @@ def stacked_overlay(image: np.ndarray, labels: list[np.ndarray], gap: int = 4) -
 
 
 def train_command(run_dir: Path, dataset_dir: Path, variant: str, budget: dict, seed: int = 0) -> list[str]:
-    command = BUNDLE_RUN + ["--config_file", "['configs/train.yaml','configs/nuclei2d.yaml']",
-                            "--bundle_root", str(run_dir), "--dataset_dir", str(dataset_dir), "--seed", str(seed)]
+    command = BUNDLE_RUN + [
+        "--config_file",
+        "['configs/train.yaml','configs/nuclei2d.yaml']",
+        "--bundle_root",
+        str(run_dir),
+        "--dataset_dir",
+        str(dataset_dir),
+        "--seed",
+        str(seed),
+    ]
     for key, value in budget.items():
         command += [f"--{key}", str(value)]
     return command + VARIANTS[variant]["args"]
@@ -82,29 +90,55 @@ def train_command(run_dir: Path, dataset_dir: Path, variant: str, budget: dict, 
 
 def predict_command(model: Path, datalist: Path, out_dir: Path, roi: str) -> list[str]:
     # the nuclei task's settings: 2D, 2 classes, pixel spacing, and nuclei2d.yaml's 1-99.8 percentile scaling
-    return BUNDLE_RUN + ["--config_file", "configs/inference.yaml", "--spatial_dims", "2", "--num_classes", "2",
-                         "--pixdim", "[1.0,1.0]", "--roi_size", roi, "--scale_intensity#lower", "1.0",
-                         "--scale_intensity#upper", "99.8", "--ckpt_path", str(model), "--datalist", str(datalist),
-                         "--output_dir", str(out_dir), "--overwrite", "true", "--progress", "false"]
+    return BUNDLE_RUN + [
+        "--config_file",
+        "configs/inference.yaml",
+        "--spatial_dims",
+        "2",
+        "--num_classes",
+        "2",
+        "--pixdim",
+        "[1.0,1.0]",
+        "--roi_size",
+        roi,
+        "--scale_intensity#lower",
+        "1.0",
+        "--scale_intensity#upper",
+        "99.8",
+        "--ckpt_path",
+        str(model),
+        "--datalist",
+        str(datalist),
+        "--output_dir",
+        str(out_dir),
+        "--overwrite",
+        "true",
+        "--progress",
+        "false",
+    ]
 
 
 def validation_history(scalars: dict) -> list[dict]:
     """The training's own validations (on the held-out rows): epoch, val_mean_dice, val_pairs_separated."""
     dice = dict(scalars.get("val_mean_dice", []))
     pairs = dict(scalars.get("val_pairs_separated", []))
-    return [{"epoch": epoch, "val_mean_dice": dice[epoch], "val_pairs_separated": pairs.get(epoch)}
-            for epoch in sorted(dice)]
+    return [
+        {"epoch": epoch, "val_mean_dice": dice[epoch], "val_pairs_separated": pairs.get(epoch)}
+        for epoch in sorted(dice)
+    ]
 
 
 def summarise(runs: dict[int, dict]) -> dict:
     """Mean foreground Dice and pairs separated over the seeds of one variant (``{seed: run}``), and each seed's."""
     seeds = sorted(runs)
-    return {"seeds": seeds,
-            "foreground_dice": float(np.mean([runs[s]["foreground_dice"] for s in seeds])),
-            "foreground_dice_per_seed": [runs[s]["foreground_dice"] for s in seeds],
-            "pairs_separated": float(np.mean([runs[s]["pairs_separated"] for s in seeds])),
-            "pairs_separated_per_seed": [runs[s]["pairs_separated"] for s in seeds],
-            "touching_pairs": runs[seeds[0]]["touching_pairs"]}
+    return {
+        "seeds": seeds,
+        "foreground_dice": float(np.mean([runs[s]["foreground_dice"] for s in seeds])),
+        "foreground_dice_per_seed": [runs[s]["foreground_dice"] for s in seeds],
+        "pairs_separated": float(np.mean([runs[s]["pairs_separated"] for s in seeds])),
+        "pairs_separated_per_seed": [runs[s]["pairs_separated"] for s in seeds],
+        "touching_pairs": runs[seeds[0]]["touching_pairs"],
+    }
 
 
 def table_values(entry: dict) -> tuple[str, str]:
@@ -115,14 +149,17 @@ def table_values(entry: dict) -> tuple[str, str]:
     total = entry["touching_pairs"]
     if len(entry["seeds"]) == 1:
         return f"{dice} (seed {seeds})", f"{pairs} / {total} (seed {seeds})"
-    return (f"mean {entry['foreground_dice']:.3f}; seeds {seeds}: {dice}",
-            f"mean {entry['pairs_separated']:.2f} / {total}; seeds {seeds}: {pairs}")
+    return (
+        f"mean {entry['foreground_dice']:.3f}; seeds {seeds}: {dice}",
+        f"mean {entry['pairs_separated']:.2f} / {total}; seeds {seeds}: {pairs}",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = result_arguments("nuclei2d", __doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", help="training seeds, each for both variants "
-                        "(default 0 1 2; --quick: 0)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", help="training seeds, each for both variants (default 0 1 2; --quick: 0)"
+    )
     args = parser.parse_args(argv)
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     started = time.perf_counter()
@@ -133,10 +170,20 @@ def main(argv: list[str] | None = None) -> int:
     label = np.asarray(nib.load(held_out["label"]).dataobj)
     instances = np.asarray(nib.load(held_out["instance"]).dataobj).astype(np.int64)
     machine = machine_info()
-    result: dict = {"task": "nuclei2d", "held_out": "stardist img2d.tif rows 384-511 (512 x 128 px)",
-                    "budget": {**budget, "seeds": seeds, "num_samples": budget.get("num_samples", 4),
-                               "patch": budget.get("roi_size", "[128,128]")},
-                    "quick": args.quick, "training_reused": args.skip_training, "machine": machine, "variants": {}}
+    result: dict = {
+        "task": "nuclei2d",
+        "held_out": "stardist img2d.tif rows 384-511 (512 x 128 px)",
+        "budget": {
+            **budget,
+            "seeds": seeds,
+            "num_samples": budget.get("num_samples", 4),
+            "patch": budget.get("roi_size", "[128,128]"),
+        },
+        "quick": args.quick,
+        "training_reused": args.skip_training,
+        "machine": machine,
+        "variants": {},
+    }
     predictions = {}
     for variant in VARIANTS:
         runs = {}
@@ -154,15 +201,25 @@ def main(argv: list[str] | None = None) -> int:
             dice = foreground_dice(prediction, label)
             predictions.setdefault(variant, prediction)  # the pictures show the first seed
             runs[seed] = {
-                "train_command": shown(command), "predict_command": shown(predict), "final_epoch": epoch,
-                "train_seconds": train_seconds, "foreground_dice": dice, "pairs_separated": separated,
+                "train_command": shown(command),
+                "predict_command": shown(predict),
+                "final_epoch": epoch,
+                "train_seconds": train_seconds,
+                "foreground_dice": dice,
+                "pairs_separated": separated,
                 "touching_pairs": total,
                 "validation_during_training": validation_history(read_scalars(run_dir / "eval")),
             }
-            print(f"nuclei2d {variant} seed {seed}: foreground Dice {dice:.3f}, touching pairs separated "
-                  f"{separated}/{total} (epoch {epoch} network)", flush=True)
-        result["variants"][variant] = {"title": VARIANTS[variant]["title"], **summarise(runs),
-                                       "runs": {str(seed): run for seed, run in runs.items()}}
+            print(
+                f"nuclei2d {variant} seed {seed}: foreground Dice {dice:.3f}, touching pairs separated "
+                f"{separated}/{total} (epoch {epoch} network)",
+                flush=True,
+            )
+        result["variants"][variant] = {
+            "title": VARIANTS[variant]["title"],
+            **summarise(runs),
+            "runs": {str(seed): run for seed, run in runs.items()},
+        }
 
     result["seconds"] = time.perf_counter() - started
     results_dir, images_dir = docs_dir / "results", docs_dir / "images"
@@ -170,12 +227,16 @@ def main(argv: list[str] | None = None) -> int:
     components = [ndimage.label(predictions[v] > 0, structure=np.ones((3, 3)))[0] for v in VARIANTS]
     overlay = write_png(images_dir / "nuclei2d_overlay.png", stacked_overlay(image, [instances, *components]))
     runs = {v.replace("_", " "): read_scalars(runs_dir / v / f"seed{seeds[0]}" / "eval") for v in VARIANTS}
-    curves = plot_curves(images_dir / "nuclei2d_curves.png", runs,
-                         ["train_loss", "val_mean_dice", "val_pairs_separated"])
+    curves = plot_curves(
+        images_dir / "nuclei2d_curves.png", runs, ["train_loss", "val_mean_dice", "val_pairs_separated"]
+    )
     result["pictures"] = {"overlay": str(overlay.relative_to(docs_dir)), "curves": str(curves.relative_to(docs_dir))}
     rows = []
-    command = "python -m monai_unet_bundle.results.nuclei2d" + (" --quick" if args.quick else "") + (
-        f" --seeds {' '.join(map(str, seeds))}" if args.seeds else "")
+    command = (
+        "python -m monai_unet_bundle.results.nuclei2d"
+        + (" --quick" if args.quick else "")
+        + (f" --seeds {' '.join(map(str, seeds))}" if args.seeds else "")
+    )
     for entry in result["variants"].values():
         dice, pairs = table_values(entry)
         rows.append(table_row("nuclei2d", entry["title"], "foreground Dice", dice, command, machine))

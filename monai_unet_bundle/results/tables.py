@@ -69,8 +69,11 @@ def update_tables(document: str | Path, results_dir: str | Path, required: bool 
 def publish_tables(results_dir: str | Path = REPO / "docs" / "results", root: str | Path = REPO) -> list[Path]:
     """:func:`update_tables` on each of :data:`DOCUMENTS` under ``root`` that exists (README.md must)."""
     root = Path(root)
-    return [update_tables(root / name, results_dir, required=name == "README.md")
-            for name in DOCUMENTS if name == "README.md" or (root / name).is_file()]
+    return [
+        update_tables(root / name, results_dir, required=name == "README.md")
+        for name in DOCUMENTS
+        if name == "README.md" or (root / name).is_file()
+    ]
 
 
 if __name__ == "__main__":

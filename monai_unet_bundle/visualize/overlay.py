@@ -43,7 +43,11 @@ def overlay_panel(image: np.ndarray, labels: Sequence[np.ndarray], alpha: float 
 
 
 def save_overlay(
-    path: str | Path, image: np.ndarray, labels: Sequence[np.ndarray], axis: int = 2, index: int | None = None,
+    path: str | Path,
+    image: np.ndarray,
+    labels: Sequence[np.ndarray],
+    axis: int = 2,
+    index: int | None = None,
     scale: int = 2,
 ) -> Path:
     """Write the overlay of one slice (``axis``, ``index``; the middle by default) of 3D arrays, or of 2D arrays.

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from benchmarks.bench_data_pipeline import main
 
 

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from benchmarks.bench_train_step import main, pairs
 
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from benchmarks.__main__ import LINE, commands, markdown_table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,8 +17,10 @@ def test_result_line_pattern_splits_name_ours_baseline_ratio():
     assert match and match["name"] == "weight_map" and match["ours"] == "50.0 ms"
     assert match["baseline"] == "1711.3 ms" and match["ratio"] == "34.2 (max |diff| 6.02e-05)"
     assert LINE.match("loading: ours took 3 s") is None
-    match = LINE.match("160x160x160 argmax agreement (trained weights): ours 99.960% of voxels equal to the "
-                       "baseline's, baseline 100%, ratio 0.9996")
+    match = LINE.match(
+        "160x160x160 argmax agreement (trained weights): ours 99.960% of voxels equal to the "
+        "baseline's, baseline 100%, ratio 0.9996"
+    )
     assert match and match["name"] == "160x160x160 argmax agreement (trained weights)" and match["ratio"] == "0.9996"
 
 
@@ -34,8 +35,23 @@ def test_every_benchmark_script_exists_and_full_adds_the_large_volume():
 
 @pytest.mark.slow
 def test_runner_prints_one_line_per_measure_and_writes_the_summary(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "weight_map", "elastic",
-                          "--results-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--only",
+            "weight_map",
+            "elastic",
+            "--results-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     lines = [line for line in run.stdout.splitlines() if LINE.match(line)]
     assert [line.split(":")[0] for line in lines] == ["weight_map", "elastic"], run.stdout
@@ -51,6 +67,11 @@ def test_runner_prints_one_line_per_measure_and_writes_the_summary(tmp_path):
 
 
 def test_runner_refuses_an_unknown_benchmark(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "nope", "--results-dir", str(tmp_path)],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "nope", "--results-dir", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 2 and "unknown benchmark" in run.stderr

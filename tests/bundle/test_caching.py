@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from monai.bundle import ConfigParser
 from monai.transforms import Compose, RandomizableTrait, Transform
-
 from tests.conftest import CONFIGS
 
 CONFIG_SETS = [

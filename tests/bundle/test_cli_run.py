@@ -8,7 +8,6 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
-
 from tests.conftest import REPO, write_nifti
 
 
@@ -22,23 +21,54 @@ def _bundle_run(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_train_then_infer_with_the_cli(tmp_path, synthetic_dir):
     _bundle_run(
-        "--config_file", "configs/train.yaml", "--bundle_root", str(tmp_path), "--dataset_dir", str(synthetic_dir),
-        "--max_epochs", "1", "--epoch_length", "2", "--val_interval", "1", "--roi_size", "[16,16,16]",
-        "--num_samples", "2", "--network_def#features", "[4,8,16,32]",
+        "--config_file",
+        "configs/train.yaml",
+        "--bundle_root",
+        str(tmp_path),
+        "--dataset_dir",
+        str(synthetic_dir),
+        "--max_epochs",
+        "1",
+        "--epoch_length",
+        "2",
+        "--val_interval",
+        "1",
+        "--roi_size",
+        "[16,16,16]",
+        "--num_samples",
+        "2",
+        "--network_def#features",
+        "[4,8,16,32]",
     )
     assert (tmp_path / "models" / "model.pt").is_file()
     assert any((tmp_path / "eval").glob("events.out.tfevents.*")), "TensorBoard logs are written"
 
     inputs = tmp_path / "in"
     sources = {
-        "lps_case": write_nifti(inputs / "lps_case.nii.gz", np.random.default_rng(1).normal(size=(21, 18, 15))
-                                .astype(np.float32), np.diag([-1.0, -1.0, 2.5, 1.0])),
-        "int_case": write_nifti(inputs / "int_case.nii", np.arange(16 * 16 * 9, dtype=np.int16).reshape(16, 16, 9),
-                                np.diag([2.0, 2.0, 2.0, 1.0])),
+        "lps_case": write_nifti(
+            inputs / "lps_case.nii.gz",
+            np.random.default_rng(1).normal(size=(21, 18, 15)).astype(np.float32),
+            np.diag([-1.0, -1.0, 2.5, 1.0]),
+        ),
+        "int_case": write_nifti(
+            inputs / "int_case.nii",
+            np.arange(16 * 16 * 9, dtype=np.int16).reshape(16, 16, 9),
+            np.diag([2.0, 2.0, 2.0, 1.0]),
+        ),
     }
     _bundle_run(
-        "--config_file", "configs/inference.yaml", "--bundle_root", str(tmp_path), "--dataset_dir", str(inputs),
-        "--output_dir", str(tmp_path / "out"), "--roi_size", "[24,24,24]", "--network_def#features", "[4,8,16,32]",
+        "--config_file",
+        "configs/inference.yaml",
+        "--bundle_root",
+        str(tmp_path),
+        "--dataset_dir",
+        str(inputs),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--roi_size",
+        "[24,24,24]",
+        "--network_def#features",
+        "[4,8,16,32]",
     )
     for name, path in sources.items():
         source, written = nib.load(path), nib.load(tmp_path / "out" / f"{name}_seg.nii.gz")

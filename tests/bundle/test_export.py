@@ -15,7 +15,6 @@ import sys
 import pytest
 import torch
 from monai.bundle import ConfigParser
-
 from tests.conftest import REPO
 
 TOL = {"rtol": 1e-4, "atol": 1e-4}
@@ -24,8 +23,23 @@ OVERRIDES = {"network_def#features": [4, 8, 16, 32]}  # the trained_bundle fixtu
 
 
 def _export(command: str, ckpt, out, *extra: str) -> None:
-    args = [sys.executable, "-m", "monai.bundle", command, "--net_id", "network_def", "--filepath", str(out),
-            "--ckpt_file", str(ckpt), "--meta_file", "configs/metadata.json", "--config_file", repr(CONFIGS), *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        command,
+        "--net_id",
+        "network_def",
+        "--filepath",
+        str(out),
+        "--ckpt_file",
+        str(ckpt),
+        "--meta_file",
+        "configs/metadata.json",
+        "--config_file",
+        repr(CONFIGS),
+        *extra,
+    ]
     for key, value in OVERRIDES.items():
         args += [f"--{key}", json.dumps(value)]
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)

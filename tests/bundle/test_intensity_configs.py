@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from monai.bundle import ConfigParser
-
 from tests.conftest import CONFIGS
 
 

@@ -9,17 +9,40 @@ import sys
 
 import pytest
 import torch
-
 from monai_unet_bundle.networks import UNet
 from tests.conftest import REPO
 
-TINY = ["--epoch_length", "2", "--val_interval", "1", "--roi_size", "[16,16,16]", "--num_samples", "2",
-        "--cache_rate", "0", "--network_def#features", "[4,8,16,32]"]
+TINY = [
+    "--epoch_length",
+    "2",
+    "--val_interval",
+    "1",
+    "--roi_size",
+    "[16,16,16]",
+    "--num_samples",
+    "2",
+    "--cache_rate",
+    "0",
+    "--network_def#features",
+    "[4,8,16,32]",
+]
 
 
 def _torchrun(configs: list[str], *args: str) -> str:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-               "-m", "monai.bundle", "run", "--config_file", repr(configs), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        repr(configs),
+        *args,
+    ]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{' '.join(command)}\n{output[-5000:]}"
@@ -56,13 +79,22 @@ def test_torchrun_train_resume_and_evaluate(tmp_path, two_validation_cases):
     state = torch.load(models / "checkpoint_epoch_0002.pt", weights_only=True)
     assert state["trainer"]["epoch"] == 2 and state["trainer"]["iteration"] == 4
 
-    _torchrun([*train[:1], "configs/evaluate.yaml", "configs/multi_gpu_evaluate.yaml"],
-              "--bundle_root", str(tmp_path), "--dataset_dir", str(two_validation_cases),
-              "--roi_size", "[16,16,16]", "--network_def#features", "[4,8,16,32]")
+    _torchrun(
+        [*train[:1], "configs/evaluate.yaml", "configs/multi_gpu_evaluate.yaml"],
+        "--bundle_root",
+        str(tmp_path),
+        "--dataset_dir",
+        str(two_validation_cases),
+        "--roi_size",
+        "[16,16,16]",
+        "--network_def#features",
+        "[4,8,16,32]",
+    )
     evaluation = tmp_path / "eval" / "evaluation"
     with open(evaluation / "val_class_dice_raw.csv") as handle:
         rows = list(csv.reader(handle))
     assert sorted(row[0].rsplit("/", 1)[-1] for row in rows[1:]) == ["sphere_008.nii.gz", "sphere_009.nii.gz"]
     assert sorted(p.name for p in (evaluation / "predictions").iterdir()) == [
-        "sphere_008_seg.nii.gz", "sphere_009_seg.nii.gz"
+        "sphere_008_seg.nii.gz",
+        "sphere_009_seg.nii.gz",
     ]

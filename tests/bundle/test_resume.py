@@ -12,26 +12,48 @@ import time
 import pytest
 import torch
 from monai.bundle import ConfigWorkflow
-
 from tests.conftest import CONFIGS, REPO, TINY_TRAIN
 
 CLI_TINY = [
-    "--epoch_length", "2", "--val_interval", "1", "--roi_size", "[16,16,16]", "--num_samples", "2",
-    "--cache_rate", "0", "--network_def#features", "[4,8,16,32]",
+    "--epoch_length",
+    "2",
+    "--val_interval",
+    "1",
+    "--roi_size",
+    "[16,16,16]",
+    "--num_samples",
+    "2",
+    "--cache_rate",
+    "0",
+    "--network_def#features",
+    "[4,8,16,32]",
 ]
 
 
 def _train_command(root, dataset, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/train.yaml",
-            "--bundle_root", str(root), "--dataset_dir", str(dataset), *CLI_TINY, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        "configs/train.yaml",
+        "--bundle_root",
+        str(root),
+        "--dataset_dir",
+        str(dataset),
+        *CLI_TINY,
+        *extra,
+    ]
 
 
 @pytest.mark.slow
 def test_sigkill_then_resume_continues_the_epoch_count(tmp_path, synthetic_dir):
     models = tmp_path / "models"
     log = open(tmp_path / "first.log", "w")
-    process = subprocess.Popen(_train_command(tmp_path, synthetic_dir, "--max_epochs", "3"), cwd=REPO,
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        _train_command(tmp_path, synthetic_dir, "--max_epochs", "3"), cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+    )
     deadline = time.monotonic() + 300
     while not (models / "checkpoint_epoch_0001.pt").exists():
         assert process.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
@@ -47,12 +69,19 @@ def test_sigkill_then_resume_continues_the_epoch_count(tmp_path, synthetic_dir):
     assert epochs and epochs[-1] < 3, f"killed before the end: {epochs}"
     killed_at = epochs[-1]
 
-    result = subprocess.run(_train_command(tmp_path, synthetic_dir, "--max_epochs", "3", "--resume", "true"),
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        _train_command(tmp_path, synthetic_dir, "--max_epochs", "3", "--resume", "true"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    assert f"resumed from {models / f'checkpoint_epoch_{killed_at:04d}.pt'}: epoch {killed_at}, iteration " \
-           f"{2 * killed_at}" in output
+    assert (
+        f"resumed from {models / f'checkpoint_epoch_{killed_at:04d}.pt'}: epoch {killed_at}, iteration "
+        f"{2 * killed_at}" in output
+    )
     assert f"Epoch[{killed_at + 1}] Complete" in output and f"Epoch[{killed_at}] Complete" not in output
     final = torch.load(models / "checkpoint_epoch_0003.pt", weights_only=True)
     assert final["trainer"]["epoch"] == 3 and final["trainer"]["iteration"] == 6
@@ -62,9 +91,13 @@ def test_sigkill_then_resume_continues_the_epoch_count(tmp_path, synthetic_dir):
 
 def _train(root, dataset, **overrides) -> ConfigWorkflow:
     workflow = ConfigWorkflow(
-        config_file=str(CONFIGS / "train.yaml"), meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=str(CONFIGS / "logging.conf"), workflow_type="train", bundle_root=str(root),
-        dataset_dir=str(dataset), **{**TINY_TRAIN, **overrides},
+        config_file=str(CONFIGS / "train.yaml"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=str(CONFIGS / "logging.conf"),
+        workflow_type="train",
+        bundle_root=str(root),
+        dataset_dir=str(dataset),
+        **{**TINY_TRAIN, **overrides},
     )
     workflow.initialize()
     workflow.run()

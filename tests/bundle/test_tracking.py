@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tests.conftest import REPO
 
 pytest.importorskip("mlflow")
@@ -20,10 +19,34 @@ pytest.importorskip("sqlalchemy")  # MONAI's default store is an SQLite file nex
 def test_tracking_mlflow_logs_named_metrics(tmp_path, synthetic_dir):
     from mlflow.tracking import MlflowClient
 
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/train.yaml",
-               "--bundle_root", str(tmp_path), "--dataset_dir", str(synthetic_dir), "--max_epochs", "1",
-               "--epoch_length", "2", "--val_interval", "1", "--roi_size", "[16,16,16]", "--num_samples", "2",
-               "--cache_rate", "0", "--network_def#features", "[4,8,16,32]", "--tracking", "mlflow"]
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        "configs/train.yaml",
+        "--bundle_root",
+        str(tmp_path),
+        "--dataset_dir",
+        str(synthetic_dir),
+        "--max_epochs",
+        "1",
+        "--epoch_length",
+        "2",
+        "--val_interval",
+        "1",
+        "--roi_size",
+        "[16,16,16]",
+        "--num_samples",
+        "2",
+        "--cache_rate",
+        "0",
+        "--network_def#features",
+        "[4,8,16,32]",
+        "--tracking",
+        "mlflow",
+    ]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 

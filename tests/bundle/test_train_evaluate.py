@@ -12,22 +12,30 @@ import pytest
 import torch
 from monai.bundle import ConfigWorkflow
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from tests.conftest import CONFIGS, TINY_TRAIN
 
 NETWORKS = {
     "unet": ([], TINY_TRAIN),
     # U2-Net has no `features`; its RSU blocks make each step ~10x a tiny UNet's, so one step per epoch; BatchNorm needs
     # the 2 patches per step at its 1-voxel bottom
-    "u2net": (["u2net.yaml"], {**{k: v for k, v in TINY_TRAIN.items() if k != "network_def#features"},
-                               "epoch_length": 1, "validate#inferer#overlap": 0.0}),
+    "u2net": (
+        ["u2net.yaml"],
+        {
+            **{k: v for k, v in TINY_TRAIN.items() if k != "network_def#features"},
+            "epoch_length": 1,
+            "validate#inferer#overlap": 0.0,
+        },
+    ),
 }
 
 
 def _workflow(configs: list[str], **overrides) -> ConfigWorkflow:
     workflow = ConfigWorkflow(
-        config_file=[str(CONFIGS / c) for c in configs], meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=str(CONFIGS / "logging.conf"), workflow_type="train", **overrides,
+        config_file=[str(CONFIGS / c) for c in configs],
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=str(CONFIGS / "logging.conf"),
+        workflow_type="train",
+        **overrides,
     )
     workflow.initialize()
     assert workflow.check_properties() == []
@@ -59,8 +67,12 @@ def test_train_then_evaluate(tmp_path, synthetic_dir, network):
     best = torch.load(models / "model.pt", weights_only=True)
     assert best and all(isinstance(v, torch.Tensor) for v in best.values())
     full = torch.load(models / "checkpoint_epoch_0001.pt", weights_only=True)
-    assert full["trainer"] == {"epoch": 1, "iteration": overrides["epoch_length"],
-                               "epoch_length": overrides["epoch_length"], "max_epochs": 1}
+    assert full["trainer"] == {
+        "epoch": 1,
+        "iteration": overrides["epoch_length"],
+        "epoch_length": overrides["epoch_length"],
+        "max_epochs": 1,
+    }
     assert {"network", "optimizer", "lr_scheduler", "best_model", "rng"} <= set(full)
     assert full["best_model"]["best_epoch"] == 1
     assert all(torch.equal(best[k], full["network"][k]) for k in best), "the only validated epoch is the best"
@@ -85,9 +97,19 @@ def test_train_then_evaluate(tmp_path, synthetic_dir, network):
 
 def test_cosine_schedule_and_early_stopping(tmp_path, synthetic_dir):
     # min_delta 1 makes every validation after the first "no improvement": patience 1 stops after the second
-    workflow = _workflow(["train.yaml"], bundle_root=str(tmp_path), dataset_dir=str(synthetic_dir),
-                         **{**TINY_TRAIN, "max_epochs": 4, "lr_schedule": "cosine", "early_stop_patience": 1,
-                            "validate#early_stop#min_delta": 1.0, "checkpoint_keep": None})
+    workflow = _workflow(
+        ["train.yaml"],
+        bundle_root=str(tmp_path),
+        dataset_dir=str(synthetic_dir),
+        **{
+            **TINY_TRAIN,
+            "max_epochs": 4,
+            "lr_schedule": "cosine",
+            "early_stop_patience": 1,
+            "validate#early_stop#min_delta": 1.0,
+            "checkpoint_keep": None,
+        },
+    )
     trainer = workflow.parser.get_parsed_content("train#trainer")
     assert trainer.state.epoch == 2
     assert isinstance(workflow.parser.get_parsed_content("lr_scheduler"), torch.optim.lr_scheduler.CosineAnnealingLR)

@@ -10,21 +10,24 @@ import numpy as np
 import pytest
 import torch
 from monai.bundle import ConfigWorkflow
-
 from tests.conftest import CONFIGS, TINY_INFER, TINY_TRAIN, write_nifti
 from tests.inference.conftest import AFFINES, blob_image
 
 
 def _workflow(config_file, workflow_type, **overrides):
     return ConfigWorkflow(
-        config_file=config_file, meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=str(CONFIGS / "logging.conf"), workflow_type=workflow_type, **overrides,
+        config_file=config_file,
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=str(CONFIGS / "logging.conf"),
+        workflow_type=workflow_type,
+        **overrides,
     )
 
 
 def test_train_then_evaluate(tmp_path, synthetic_dir):
-    train = _workflow(str(CONFIGS / "train.yaml"), "train", bundle_root=str(tmp_path),
-                      dataset_dir=str(synthetic_dir), **TINY_TRAIN)
+    train = _workflow(
+        str(CONFIGS / "train.yaml"), "train", bundle_root=str(tmp_path), dataset_dir=str(synthetic_dir), **TINY_TRAIN
+    )
     train.initialize()
     assert train.check_properties() == []
     train.run()
@@ -33,8 +36,13 @@ def test_train_then_evaluate(tmp_path, synthetic_dir):
     # a flat state_dict (what MONAI Label and the exporters load), not {"model": ...}
     assert all(isinstance(v, torch.Tensor) for v in state.values()) and "model" not in state
 
-    evaluate = _workflow([str(CONFIGS / "train.yaml"), str(CONFIGS / "evaluate.yaml")], "train",
-                         bundle_root=str(tmp_path), dataset_dir=str(synthetic_dir), **TINY_TRAIN)
+    evaluate = _workflow(
+        [str(CONFIGS / "train.yaml"), str(CONFIGS / "evaluate.yaml")],
+        "train",
+        bundle_root=str(tmp_path),
+        dataset_dir=str(synthetic_dir),
+        **TINY_TRAIN,
+    )
     evaluate.initialize()
     assert evaluate.check_properties() == []
     evaluate.run()
@@ -62,8 +70,14 @@ def _oriented_inputs(folder):
 
 def test_inference_keeps_each_input_geometry(tmp_path, trained_bundle):
     inputs = _oriented_inputs(tmp_path / "in")
-    infer = _workflow(str(CONFIGS / "inference.yaml"), "infer", bundle_root=str(trained_bundle),
-                      dataset_dir=str(tmp_path / "in"), output_dir=str(tmp_path / "out"), **TINY_INFER)
+    infer = _workflow(
+        str(CONFIGS / "inference.yaml"),
+        "infer",
+        bundle_root=str(trained_bundle),
+        dataset_dir=str(tmp_path / "in"),
+        output_dir=str(tmp_path / "out"),
+        **TINY_INFER,
+    )
     infer.initialize()
     assert infer.check_properties() == []
     infer.run()

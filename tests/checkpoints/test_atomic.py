@@ -6,7 +6,6 @@ import os
 
 import pytest
 import torch
-
 from monai_unet_bundle.checkpoints import atomic_torch_save, remove_stale_temporaries
 from monai_unet_bundle.checkpoints.atomic import TEMPORARY_MARK
 

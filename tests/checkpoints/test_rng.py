@@ -7,7 +7,6 @@ import random
 
 import numpy as np
 import torch
-
 from monai_unet_bundle.checkpoints import rng_state, set_rng_state
 
 

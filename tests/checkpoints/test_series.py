@@ -6,7 +6,6 @@ import warnings
 
 import pytest
 import torch
-
 from monai_unet_bundle.checkpoints import CheckpointError, CheckpointSeries
 
 

@@ -7,7 +7,6 @@ import io
 import pytest
 import torch
 from ignite.engine import Engine, Events
-
 from monai_unet_bundle.checkpoints import restore_training_state, training_state
 
 

@@ -8,17 +8,19 @@ import numpy as np
 import pytest
 import torch
 from monai.transforms import Compose, RandCropByLabelClassesd, RandScaleIntensityd, ScaleIntensityd
-
 from monai_unet_bundle.checkpoints import TransformRandomState
 
 
 def _chain(seed: int) -> Compose:
-    chain = Compose([
-        ScaleIntensityd(keys="image"),
-        RandCropByLabelClassesd(keys=["image", "label"], label_key="label", spatial_size=[4, 4], num_classes=2,
-                                num_samples=2),
-        RandScaleIntensityd(keys="image", factors=0.5, prob=1.0),
-    ])
+    chain = Compose(
+        [
+            ScaleIntensityd(keys="image"),
+            RandCropByLabelClassesd(
+                keys=["image", "label"], label_key="label", spatial_size=[4, 4], num_classes=2, num_samples=2
+            ),
+            RandScaleIntensityd(keys="image", factors=0.5, prob=1.0),
+        ]
+    )
     chain.set_random_state(seed)
     return chain
 

@@ -7,7 +7,6 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
-
 from monai_unet_bundle.data import brain3d, nuclei2d, synthetic
 from monai_unet_bundle.data.__main__ import main as data_cli
 

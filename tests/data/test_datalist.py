@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from monai_unet_bundle.data import DatasetError, inference_datalist, training_datalist
 from tests.conftest import write_nifti
 
@@ -54,8 +53,9 @@ def test_missing_and_empty_folders(tmp_path):
 
 
 def test_missing_file_listed_in_manifest(tmp_path):
-    (tmp_path / "dataset.json").write_text(json.dumps(
-        {"training": [{"image": "./imagesTr/x.nii.gz", "label": "./labelsTr/x.nii.gz"}], "validation": []}))
+    (tmp_path / "dataset.json").write_text(
+        json.dumps({"training": [{"image": "./imagesTr/x.nii.gz", "label": "./labelsTr/x.nii.gz"}], "validation": []})
+    )
     with pytest.raises(DatasetError, match=r"dataset.json: the image file .*x.nii.gz.* does not exist"):
         training_datalist(tmp_path)
 
@@ -78,6 +78,8 @@ def test_inference_inputs(tmp_path, synthetic_dir):
     listing = tmp_path / "list.json"
     listing.write_text(json.dumps(["a.nii.gz", {"image": "b.nii"}]))
     assert [p["image"] for p in inference_datalist("unused", listing)] == [
-        str(tmp_path / "a.nii.gz"), str(tmp_path / "b.nii")]
+        str(tmp_path / "a.nii.gz"),
+        str(tmp_path / "b.nii"),
+    ]
     with pytest.raises(DatasetError, match="has no 'image'"):
         inference_datalist("unused", [{"label": "x"}])

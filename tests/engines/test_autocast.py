@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from monai.engines import SupervisedTrainer
-
 from monai_unet_bundle.engines.autocast import AutocastIteration, cpu_autocast, cpu_has_fast_bf16, native_amp
 
 

@@ -2,7 +2,6 @@ import pytest
 import torch
 from monai.engines import SupervisedTrainer
 from monai.losses import DeepSupervisionLoss
-
 from monai_unet_bundle.engines import PrepareBatchWeightInTarget
 from monai_unet_bundle.losses import DistanceWeightedLoss
 

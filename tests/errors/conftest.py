@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from monai.bundle import ConfigParser
-
 from tests.conftest import CONFIGS
 
 #: predict overrides that keep a run to a second: the tiny UNet on 16^3 windows
@@ -48,7 +47,7 @@ def failures(stdout: str) -> dict[str, str]:
     found = {}
     for line in stdout.splitlines():
         if line.startswith("  failed: "):
-            path, _, reason = line[len("  failed: "):].partition(": ")
+            path, _, reason = line[len("  failed: ") :].partition(": ")
             found[Path(path).name] = reason
     return found
 

@@ -17,7 +17,6 @@ import textwrap
 import time
 
 import pytest
-
 from monai_unet_bundle.data.datalist import image_files
 from monai_unet_bundle.inference import BatchReport, PredictionDataset
 from tests.conftest import REPO
@@ -41,6 +40,7 @@ def test_sigkill_mid_write_leaves_no_partial_output(tmp_path):
     out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-c", _WRITER, str(out), str(tmp_path / "case.nii.gz")], cwd=REPO)
     deadline = time.monotonic() + 120
+
     def started() -> bool:  # the first temporary file has bytes: the gzip stream is being written
         for path in out.glob(".case_seg.nii.gz.*.part.nii.gz"):
             try:

@@ -7,7 +7,6 @@ import logging
 import numpy as np
 import pytest
 from monai.bundle import ConfigParser
-
 from monai_unet_bundle.checks import estimate_cache_memory, fit_cache_rate
 from tests.conftest import CONFIGS, write_nifti
 

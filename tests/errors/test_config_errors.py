@@ -13,17 +13,19 @@ import sys
 
 import pytest
 from monai.bundle import ConfigParser, ConfigWorkflow
-
 from monai_unet_bundle.checks import ConfigCheckError, check_bundle_config, check_metadata_channels
 from tests.conftest import CONFIGS, REPO, TINY_TRAIN
 
 
 def _initialize(config: str, tmp_path, **overrides) -> None:
     workflow = ConfigWorkflow(
-        config_file=str(CONFIGS / config), meta_file=str(CONFIGS / "metadata.json"), workflow_type="train"
-        if config == "train.yaml" else "infer", bundle_root=str(tmp_path),
+        config_file=str(CONFIGS / config),
+        meta_file=str(CONFIGS / "metadata.json"),
+        workflow_type="train" if config == "train.yaml" else "infer",
+        bundle_root=str(tmp_path),
         # a folder named like an embedded dataset: it would be built if anything reached the data
-        dataset_dir=str(tmp_path / "synthetic"), **overrides,
+        dataset_dir=str(tmp_path / "synthetic"),
+        **overrides,
     )
     workflow.initialize()
 
@@ -34,8 +36,9 @@ def test_unknown_network_name(tmp_path, config):
         _initialize(config, tmp_path, **{**TINY_TRAIN, "network_def#_target_": "monai_unet_bundle.networks.UNett"})
     error = raised.value.__cause__
     assert isinstance(error, ConfigCheckError), raised.value
-    assert str(error).startswith("network_def#_target_: unknown network 'monai_unet_bundle.networks.UNett': "
-                                 "expected an importable class")
+    assert str(error).startswith(
+        "network_def#_target_: unknown network 'monai_unet_bundle.networks.UNett': expected an importable class"
+    )
     assert "did you mean monai_unet_bundle.networks.UNet" in str(error)
     assert not (tmp_path / "synthetic").exists(), "refused before any data was built or loaded"
 
@@ -44,8 +47,12 @@ def test_unknown_network_name(tmp_path, config):
     ("override", "value", "message"),
     [
         ("num_classes", "four", "config id 'num_classes': expected an integer >= 2, found 'four' (str)"),
-        ("roi_size", [16, 16], "config id 'roi_size': expected 3 integers >= 1 (one per spatial axis, or one for "
-                               "all), found [16, 16] (list)"),
+        (
+            "roi_size",
+            [16, 16],
+            "config id 'roi_size': expected 3 integers >= 1 (one per spatial axis, or one for "
+            "all), found [16, 16] (list)",
+        ),
         ("lr", "fast", "config id 'lr': expected a positive number, found 'fast' (str)"),
         ("spatial_dims", 4, "config id 'spatial_dims': expected one of [2, 3], found 4 (int)"),
     ],
@@ -63,9 +70,24 @@ def test_bad_override_type(tmp_path, override, value, message):
 def test_bad_override_type_on_the_command_line(tmp_path):
     """`python -m monai.bundle run ... --num_classes four` (fire parses the value) ends with the check's message."""
     result = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/train.yaml", "--bundle_root",
-         str(tmp_path), "--dataset_dir", str(tmp_path / "synthetic"), "--num_classes", "four"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            "configs/train.yaml",
+            "--bundle_root",
+            str(tmp_path),
+            "--dataset_dir",
+            str(tmp_path / "synthetic"),
+            "--num_classes",
+            "four",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode != 0
     assert "ConfigCheckError: config id 'num_classes': expected an integer >= 2, found 'four' (str)" in result.stderr

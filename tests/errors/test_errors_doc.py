@@ -21,16 +21,21 @@ def _test_functions(path) -> set[str]:
 def test_every_referenced_test_exists():
     references = _REFERENCE.findall(DOC.read_text())
     assert len(references) > 30
-    missing = [f"{path}::{name}" for path, name in references
-               if not (REPO / path).is_file() or name not in _test_functions(path)]
+    missing = [
+        f"{path}::{name}"
+        for path, name in references
+        if not (REPO / path).is_file() or name not in _test_functions(path)
+    ]
     assert missing == []
 
 
 def test_every_matrix_test_is_listed():
     listed = {f"{path}::{name}" for path, name in _REFERENCE.findall(DOC.read_text())}
-    ours = {f"tests/errors/{p.name}::{name}" for p in (REPO / "tests" / "errors").glob("test_*.py")
-            for name in _test_functions(f"tests/errors/{p.name}")} - {
-        f"tests/errors/test_errors_doc.py::{name}" for name in _test_functions("tests/errors/test_errors_doc.py")}
+    ours = {
+        f"tests/errors/{p.name}::{name}"
+        for p in (REPO / "tests" / "errors").glob("test_*.py")
+        for name in _test_functions(f"tests/errors/{p.name}")
+    } - {f"tests/errors/test_errors_doc.py::{name}" for name in _test_functions("tests/errors/test_errors_doc.py")}
     assert sorted(ours - listed) == []
 
 

@@ -18,7 +18,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-
 from monai_unet_bundle.checks import CheckImage, ImageCheckError, InsufficientMemoryError, estimate_inference_memory
 from tests.conftest import REPO, write_nifti
 from tests.errors.conftest import AFFINE_2MM, TINY_PREDICT, config_part, failures, noise, predict, tiny_unet_file
@@ -46,8 +45,18 @@ def test_unreadable_file(tmp_path):
     write_nifti(locked, noise(seed=1), AFFINE_2MM)
     locked.chmod(0)
     model = tiny_unet_file(tmp_path / "model.pt")
-    command = [sys.executable, "-m", "monai_unet_bundle", "predict", str(folder), "--output-dir",
-               str(tmp_path / "out"), "--model", str(model), *TINY_PREDICT]
+    command = [
+        sys.executable,
+        "-m",
+        "monai_unet_bundle",
+        "predict",
+        str(folder),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--model",
+        str(model),
+        *TINY_PREDICT,
+    ]
     if os.geteuid() == 0:  # root reads any file: drop the capabilities that bypass file permissions
         if shutil.which("setpriv") is None:
             pytest.skip("running as root without setpriv: a file cannot be made unreadable")
@@ -55,8 +64,10 @@ def test_unreadable_file(tmp_path):
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     reason = failures(result.stdout)["locked.nii.gz"]
-    assert "UnreadableFileError" in reason and "locked.nii.gz: cannot be read: Permission denied (mode ----------" \
-        in reason, reason
+    assert (
+        "UnreadableFileError" in reason
+        and "locked.nii.gz: cannot be read: Permission denied (mode ----------" in reason
+    ), reason
     assert _outputs(tmp_path) == ["good_seg.nii.gz"]
 
 
@@ -75,8 +86,10 @@ def test_4d_volume_where_3d_expected(tmp_path, tiny_model, capsys):
     folder = _good_and(tmp_path, "series.nii.gz", np.stack([noise(seed=s) for s in range(3)], axis=-1))
     assert predict(folder, "--output-dir", tmp_path / "out", "--model", tiny_model) == 1
     reason = failures(capsys.readouterr().out)["series.nii.gz"]
-    assert "ImageCheckError" in reason and "series.nii.gz: expected a 3D image with 1 channel (in_channels 1), " \
-        "found a 4D series of shape (16, 16, 16, 3)" in reason, reason
+    expected = (
+        "series.nii.gz: expected a 3D image with 1 channel (in_channels 1), found a 4D series of shape (16, 16, 16, 3)"
+    )
+    assert "ImageCheckError" in reason and expected in reason, reason
     assert _outputs(tmp_path) == ["good_seg.nii.gz"]
 
 
@@ -106,8 +119,9 @@ def test_nan_or_inf_intensities_replaced_when_configured(tmp_path, tiny_model):
     array[0, 0, :3] = [np.nan, np.inf, -np.inf]
     folder = _good_and(tmp_path, "bad.nii.gz", array)
     with pytest.warns(RuntimeWarning, match=r"bad.nii.gz: replaced 1 NaN, 1 \+Inf and 1 -Inf of 4096 voxels"):
-        status = predict(folder, "--output-dir", tmp_path / "out", "--model", tiny_model,
-                         "--set", "non_finite_intensities=replace")
+        status = predict(
+            folder, "--output-dir", tmp_path / "out", "--model", tiny_model, "--set", "non_finite_intensities=replace"
+        )
     assert status == 0
     assert _outputs(tmp_path) == ["bad_seg.nii.gz", "good_seg.nii.gz"]
     # the replacement follows the finite range, so the scaled image stays finite and in [0, 1]
@@ -188,17 +202,19 @@ def test_volume_too_large_for_memory(tmp_path, tiny_model, capsys):
 @pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd"])
 def test_memory_limit_is_configurable(tmp_path, tiny_model, capsys, suffix):
     """--memory_limit_gb replaces the memory available; NRRD / MetaImage headers are read through SimpleITK."""
-    import SimpleITK as sitk
+    import SimpleITK
 
     folder = tmp_path / "in"
     folder.mkdir()
-    image = sitk.GetImageFromArray(noise((10, 12, 14)))  # SimpleITK arrays are (z, y, x)
+    image = SimpleITK.GetImageFromArray(noise((10, 12, 14)))  # SimpleITK arrays are (z, y, x)
     image.SetSpacing((2.0, 2.0, 2.0))
-    sitk.WriteImage(image, str(folder / f"case{suffix}"))
+    SimpleITK.WriteImage(image, str(folder / f"case{suffix}"))
     args = [folder, "--output-dir", tmp_path / "out", "--model", tiny_model]
     assert predict(*args, "--set", "memory_limit_gb=0.00001") == 1
     reason = failures(capsys.readouterr().out)[f"case{suffix}"]
     need = estimate_inference_memory((14, 12, 10), (2.0,) * 3, (2.0,) * 3, in_channels=1, num_classes=4)
-    assert f"a volume of shape (14, 12, 10) at spacing (2.0, 2.0, 2.0) mm needs at least {need / 1024:.1f} KiB" \
-        in reason and "10.5 KiB is the limit (limit_gb)" in reason, reason
+    assert (
+        f"a volume of shape (14, 12, 10) at spacing (2.0, 2.0, 2.0) mm needs at least {need / 1024:.1f} KiB" in reason
+        and "10.5 KiB is the limit (limit_gb)" in reason
+    ), reason
     assert predict(*args, "--set", "memory_limit_gb=1") == 0  # a limit it fits in

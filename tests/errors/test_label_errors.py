@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pytest
 from monai.bundle import ConfigWorkflow
-
 from monai_unet_bundle.checks import LabelCheckError
 from tests.conftest import CONFIGS, TINY_TRAIN, write_nifti
 from tests.errors.conftest import AFFINE_2MM, config_part, noise
@@ -55,8 +54,10 @@ def test_label_values_outside_the_classes(tmp_path):
     with pytest.raises(RuntimeError) as raised:
         _preprocess(tmp_path, label)
     assert isinstance(raised.value.__cause__, LabelCheckError)
-    assert "labelsTr/case.nii.gz: expected class indices 0..3 (num_classes 4), found values outside that range " \
-           "[4, 7, 255] (3 distinct)" in str(raised.value.__cause__)
+    assert (
+        "labelsTr/case.nii.gz: expected class indices 0..3 (num_classes 4), found values outside that range "
+        "[4, 7, 255] (3 distinct)" in str(raised.value.__cause__)
+    )
 
 
 def test_non_integer_float_labels(tmp_path):
@@ -65,8 +66,10 @@ def test_non_integer_float_labels(tmp_path):
     with pytest.raises(RuntimeError) as raised:
         _preprocess(tmp_path, label)
     assert isinstance(raised.value.__cause__, LabelCheckError)
-    assert "labelsTr/case.nii.gz: expected integer class indices 0..3, found non-integer values [0.5, 2.25] " \
-           "(2 distinct)" in str(raised.value.__cause__)
+    assert (
+        "labelsTr/case.nii.gz: expected integer class indices 0..3, found non-integer values [0.5, 2.25] "
+        "(2 distinct)" in str(raised.value.__cause__)
+    )
 
 
 def test_matching_label_passes_unchanged(tmp_path):
@@ -87,9 +90,13 @@ def test_empty_label_crop_fallback(tmp_path):
         write_nifti(root / "imagesTr" / f"case{index}.nii.gz", image, AFFINE_2MM)
         write_nifti(root / "labelsTr" / f"case{index}.nii.gz", label, AFFINE_2MM)
     workflow = ConfigWorkflow(
-        config_file=str(CONFIGS / "train.yaml"), meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=str(CONFIGS / "logging.conf"), workflow_type="train", bundle_root=str(tmp_path / "bundle"),
-        dataset_dir=str(root), **TINY_TRAIN,
+        config_file=str(CONFIGS / "train.yaml"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=str(CONFIGS / "logging.conf"),
+        workflow_type="train",
+        bundle_root=str(tmp_path / "bundle"),
+        dataset_dir=str(root),
+        **TINY_TRAIN,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 from monai.bundle import ConfigWorkflow
-
 from monai_unet_bundle.checkpoints import CheckpointError
 from monai_unet_bundle.checks import UnsafeCheckpointError, checked_checkpoint
 from tests.conftest import CONFIGS, REPO, TINY_TRAIN, write_nifti
@@ -42,17 +41,29 @@ def test_pickled_object_checkpoint_refused_by_the_inference_config(tmp_path, tra
     checkpoint = _pickled_checkpoint(tmp_path / "model.pt", marker, weights)
     write_nifti(tmp_path / "in" / "case.nii.gz", noise(), AFFINE_2MM)
     workflow = ConfigWorkflow(
-        config_file=str(CONFIGS / "inference.yaml"), meta_file=str(CONFIGS / "metadata.json"), workflow_type="infer",
-        bundle_root=str(trained_bundle), ckpt_path=str(checkpoint), dataset_dir=str(tmp_path / "in"),
-        output_dir=str(tmp_path / "out"), roi_size=[16, 16, 16], **{"network_def#features": [4, 8, 16, 32]},
+        config_file=str(CONFIGS / "inference.yaml"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        workflow_type="infer",
+        bundle_root=str(trained_bundle),
+        ckpt_path=str(checkpoint),
+        dataset_dir=str(tmp_path / "in"),
+        output_dir=str(tmp_path / "out"),
+        roi_size=[16, 16, 16],
+        **{"network_def#features": [4, 8, 16, 32]},
     )
-    with pytest.raises(RuntimeError) as raised:
+
+    def initialize_and_run():
         workflow.initialize()
         workflow.run()
+
+    with pytest.raises(RuntimeError) as raised:
+        initialize_and_run()
     error = raised.value.__cause__
     assert isinstance(error, UnsafeCheckpointError), raised.value
-    assert str(error).startswith(f"checkpoint '{checkpoint}' refused: it holds a pickled Python object "
-                                 "(io.open), and checkpoints are loaded with torch.load(weights_only=True)")
+    assert str(error).startswith(
+        f"checkpoint '{checkpoint}' refused: it holds a pickled Python object "
+        "(io.open), and checkpoints are loaded with torch.load(weights_only=True)"
+    )
     assert not marker.exists() and not (tmp_path / "out").exists()
     checked_checkpoint(trained_bundle / "models" / "model.pt")  # a plain state_dict passes
 
@@ -61,19 +72,27 @@ def test_pickled_object_checkpoint_refused_by_resume(tmp_path, synthetic_dir):
     """The resume loader (train.yaml, --resume true): the file is named, the payload never runs, nothing is
     overwritten."""
     marker = tmp_path / "payload-ran"
-    checkpoint = _pickled_checkpoint(tmp_path / "models" / "checkpoint_epoch_0001.pt", marker,
-                                     {"trainer": {"epoch": 1}})
+    checkpoint = _pickled_checkpoint(
+        tmp_path / "models" / "checkpoint_epoch_0001.pt", marker, {"trainer": {"epoch": 1}}
+    )
     workflow = ConfigWorkflow(
-        config_file=str(CONFIGS / "train.yaml"), meta_file=str(CONFIGS / "metadata.json"), workflow_type="train",
-        bundle_root=str(tmp_path), dataset_dir=str(synthetic_dir), resume=True, **TINY_TRAIN,
+        config_file=str(CONFIGS / "train.yaml"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        workflow_type="train",
+        bundle_root=str(tmp_path),
+        dataset_dir=str(synthetic_dir),
+        resume=True,
+        **TINY_TRAIN,
     )
     workflow.initialize()
     with pytest.raises(RuntimeError) as raised:
         workflow.run()
     error = raised.value.__cause__
     assert isinstance(error, CheckpointError), raised.value
-    assert f"no usable checkpoint in '{tmp_path / 'models'}': {checkpoint} (UnpicklingError: Weights only load " \
-           "failed" in str(error)
+    assert (
+        f"no usable checkpoint in '{tmp_path / 'models'}': {checkpoint} (UnpicklingError: Weights only load "
+        "failed" in str(error)
+    )
     assert "Unsupported global: GLOBAL io.open" in str(error)
     assert not marker.exists()
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["checkpoint_epoch_0001.pt"]
@@ -101,7 +120,7 @@ def _socket_inodes(pid: int) -> set[str]:
         except OSError:
             continue
         if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
+            inodes.add(target[len("socket:[") : -1])
     return inodes
 
 
@@ -124,9 +143,19 @@ def test_no_listening_socket_during_training_and_inference(tmp_path, synthetic_d
     """A short training and a prediction in one process, watched every few ms: it never listens on a port."""
     log = tmp_path / "run.log"
     with open(log, "w") as handle:
-        process = subprocess.Popen([sys.executable, "-c", _TRAIN_THEN_PREDICT, str(tmp_path), str(synthetic_dir),
-                                    str(synthetic_dir / "imagesTr" / "sphere_003.nii.gz")],
-                                   cwd=REPO, stdout=handle, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _TRAIN_THEN_PREDICT,
+                str(tmp_path),
+                str(synthetic_dir),
+                str(synthetic_dir / "imagesTr" / "sphere_003.nii.gz"),
+            ],
+            cwd=REPO,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     seen: list[str] = []
     samples = 0
     while process.poll() is None:

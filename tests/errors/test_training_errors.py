@@ -19,14 +19,27 @@ import pytest
 import torch
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
-
 from monai_unet_bundle.checkpoints import CheckpointSeries
 from monai_unet_bundle.checkpoints.atomic import TEMPORARY_MARK
 from monai_unet_bundle.handlers.non_finite_loss import NonFiniteLossError
 from tests.conftest import CONFIGS, REPO, TINY_TRAIN
 
-CLI_TINY = ["--max_epochs", "1", "--epoch_length", "2", "--val_interval", "1", "--roi_size", "[16,16,16]",
-            "--num_samples", "2", "--cache_rate", "0", "--network_def#features", "[4,8,16,32]"]
+CLI_TINY = [
+    "--max_epochs",
+    "1",
+    "--epoch_length",
+    "2",
+    "--val_interval",
+    "1",
+    "--roi_size",
+    "[16,16,16]",
+    "--num_samples",
+    "2",
+    "--cache_rate",
+    "0",
+    "--network_def#features",
+    "[4,8,16,32]",
+]
 
 #: writes checkpoints of ~64 MB in a loop, so a SIGKILL lands inside a write
 _WRITER = textwrap.dedent("""
@@ -72,23 +85,47 @@ def _limit_file_size(limit: int):
 def test_full_disk_on_output_write(tmp_path, synthetic_dir):
     """A real file-size limit (RLIMIT_FSIZE, what a full disk looks like to the writer): the run fails with an
     error naming the file and the OS's reason, and no truncated model.pt or checkpoint is left."""
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/train.yaml", "--bundle_root",
-               str(tmp_path), "--dataset_dir", str(synthetic_dir), *CLI_TINY]
+    command = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        "configs/train.yaml",
+        "--bundle_root",
+        str(tmp_path),
+        "--dataset_dir",
+        str(synthetic_dir),
+        *CLI_TINY,
+    ]
     # TensorBoard event files (a few KB) fit; the model (~0.4 MB) does not
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
-                            preexec_fn=_limit_file_size(150_000), env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    result = subprocess.run(
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=_limit_file_size(150_000),
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     assert result.returncode != 0
-    assert f"OSError: [Errno 27] could not write '{tmp_path / 'models' / 'model.pt'}': File too large; it was " \
-           "not changed" in result.stderr, result.stderr[-3000:]
+    assert (
+        f"OSError: [Errno 27] could not write '{tmp_path / 'models' / 'model.pt'}': File too large; it was "
+        "not changed" in result.stderr
+    ), result.stderr[-3000:]
     models = tmp_path / "models"
     assert not models.exists() or list(models.iterdir()) == [], "no partial or truncated file"
 
 
 def _workflow(tmp_path, synthetic_dir, **overrides) -> ConfigWorkflow:
     workflow = ConfigWorkflow(
-        config_file=str(CONFIGS / "train.yaml"), meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=str(CONFIGS / "logging.conf"), workflow_type="train", bundle_root=str(tmp_path),
-        dataset_dir=str(synthetic_dir), **{**TINY_TRAIN, **overrides},
+        config_file=str(CONFIGS / "train.yaml"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=str(CONFIGS / "logging.conf"),
+        workflow_type="train",
+        bundle_root=str(tmp_path),
+        dataset_dir=str(synthetic_dir),
+        **{**TINY_TRAIN, **overrides},
     )
     workflow.initialize()
     return workflow

@@ -1,6 +1,5 @@
 import numpy as np
 import torch
-
 from monai_unet_bundle.evaluation import TouchingPairsSeparated, count_separated_pairs
 
 

@@ -8,7 +8,6 @@ import os
 import pytest
 import torch
 from ignite.engine import Engine
-
 from monai_unet_bundle.handlers import BestModelSaver
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from monai_unet_bundle.handlers import foreground_class_names
 
 

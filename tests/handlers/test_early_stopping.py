@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from ignite.engine import Engine, Events
-
 from monai_unet_bundle.handlers import ResumableEarlyStopHandler
 
 

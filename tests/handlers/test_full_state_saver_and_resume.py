@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from ignite.engine import Engine, Events
-
 from monai_unet_bundle.handlers import FullStateSaver, ResumeFromCheckpoint
 
 
@@ -38,7 +37,9 @@ def test_interval_and_final_checkpoints(tmp_path):
     FullStateSaver(str(tmp_path), objects, save_interval=2, n_saved=None).attach(trainer)
     trainer.run(DATA, max_epochs=5)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "checkpoint_epoch_0002.pt", "checkpoint_epoch_0004.pt", "checkpoint_epoch_0005.pt"
+        "checkpoint_epoch_0002.pt",
+        "checkpoint_epoch_0004.pt",
+        "checkpoint_epoch_0005.pt",
     ]
 
 

@@ -7,7 +7,6 @@ import pytest
 import torch
 from monai.data import MetaTensor
 from monai.metrics import compute_hausdorff_distance
-
 from monai_unet_bundle.handlers import PhysicalHausdorffDistance
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from ignite.engine import Engine, Events
-
 from monai_unet_bundle.handlers import LearningRateRecorder
 
 

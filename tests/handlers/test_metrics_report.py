@@ -7,7 +7,6 @@ import csv
 import pytest
 import torch
 from ignite.engine import Engine
-
 from monai_unet_bundle.handlers import ClassNamedMetricsSaver
 
 
@@ -19,8 +18,9 @@ def _engine(details: dict) -> Engine:
 
 
 def test_named_columns_and_summary(tmp_path):
-    saver = ClassNamedMetricsSaver(str(tmp_path), metric_details=["val_class_dice"], class_labels=["csf", "gm"],
-                                   summary_ops=["mean", "max"])
+    saver = ClassNamedMetricsSaver(
+        str(tmp_path), metric_details=["val_class_dice"], class_labels=["csf", "gm"], summary_ops=["mean", "max"]
+    )
     saver._filenames = ["a.nii.gz", "b.nii.gz"]
     saver(_engine({"val_class_dice": torch.tensor([[0.2, 0.4], [0.6, float("nan")]]), "skipped": torch.ones(2, 2)}))
     with open(tmp_path / "val_class_dice_raw.csv") as handle:
@@ -34,7 +34,9 @@ def test_named_columns_and_summary(tmp_path):
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
     assert lines == ["val_mean_dice,0.5", "val_class_dice/csf,0.25"], "vectors are not written as tensor(...)"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "metrics.csv", "val_class_dice_raw.csv", "val_class_dice_summary.csv"
+        "metrics.csv",
+        "val_class_dice_raw.csv",
+        "val_class_dice_summary.csv",
     ], "no staging folder is left behind and unlisted details are not written"
 
 

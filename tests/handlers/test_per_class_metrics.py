@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from ignite.engine import Engine
-
 from monai_unet_bundle.handlers import PerClassMetrics
 
 
@@ -17,15 +16,28 @@ def _engine(metrics: dict) -> Engine:
 
 
 def test_vectors_are_split_by_class_name():
-    engine = _engine({"val_mean_dice": 0.5, "val_class_dice": torch.tensor([0.1, 0.2, 0.3]),
-                      "val_hd95": np.array([1.0, 2.0, 3.0]), "other": torch.tensor([1.0, 2.0])})
+    engine = _engine(
+        {
+            "val_mean_dice": 0.5,
+            "val_class_dice": torch.tensor([0.1, 0.2, 0.3]),
+            "val_hd95": np.array([1.0, 2.0, 3.0]),
+            "other": torch.tensor([1.0, 2.0]),
+        }
+    )
     PerClassMetrics(["csf", "gm", "wm"])(engine)
     other = engine.state.metrics.pop("other")
     assert torch.equal(other, torch.tensor([1.0, 2.0])), "a vector of another length stays as it is"
-    assert engine.state.metrics == pytest.approx({
-        "val_mean_dice": 0.5, "val_class_dice/csf": 0.1, "val_class_dice/gm": 0.2, "val_class_dice/wm": 0.3,
-        "val_hd95/csf": 1.0, "val_hd95/gm": 2.0, "val_hd95/wm": 3.0,
-    })
+    assert engine.state.metrics == pytest.approx(
+        {
+            "val_mean_dice": 0.5,
+            "val_class_dice/csf": 0.1,
+            "val_class_dice/gm": 0.2,
+            "val_class_dice/wm": 0.3,
+            "val_hd95/csf": 1.0,
+            "val_hd95/gm": 2.0,
+            "val_hd95/wm": 3.0,
+        }
+    )
     assert all(isinstance(v, float) for k, v in engine.state.metrics.items() if "/" in k)
 
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
+import SimpleITK
 import torch
-
 from tests.conftest import write_nifti
 
 THRESHOLD_NET = {"_target_": "torch.nn.Conv3d", "in_channels": 1, "out_channels": 2, "kernel_size": 1}
@@ -25,8 +24,12 @@ AFFINES = {
     "ras": np.diag([1.5, 2.0, 3.0, 1.0]),
     "lps": np.diag([-1.5, -2.0, 3.0, 1.0]),
     "lsa": np.array([[-1.5, 0, 0, 0], [0, 0, 2.0, 0], [0, 3.0, 0, 0], [0, 0, 0, 1.0]]),
-    "oblique": np.block([[_ROTATION @ np.diag([1.2, 1.8, 2.5]), np.array([[10.0], [-20.0], [5.0]])],
-                         [np.zeros((1, 3)), np.ones((1, 1))]]),
+    "oblique": np.block(
+        [
+            [_ROTATION @ np.diag([1.2, 1.8, 2.5]), np.array([[10.0], [-20.0], [5.0]])],
+            [np.zeros((1, 3)), np.ones((1, 1))],
+        ]
+    ),
 }
 
 
@@ -49,12 +52,12 @@ def write_sitk(path: Path, image: np.ndarray, affine: np.ndarray) -> Path:
     """Write ``image`` (x, y, z) with the RAS ``affine`` through SimpleITK (NRRD, MetaImage ...)."""
     lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3, :3]
     spacing = np.linalg.norm(lps, axis=0)
-    out = sitk.GetImageFromArray(np.transpose(image, (2, 1, 0)))
+    out = SimpleITK.GetImageFromArray(np.transpose(image, (2, 1, 0)))
     out.SetSpacing(spacing.tolist())
     out.SetDirection((lps / spacing).ravel().tolist())
     out.SetOrigin((np.diag([-1.0, -1.0, 1.0]) @ affine[:3, 3]).tolist())
     path.parent.mkdir(parents=True, exist_ok=True)
-    sitk.WriteImage(out, str(path))
+    SimpleITK.WriteImage(out, str(path))
     return path
 
 

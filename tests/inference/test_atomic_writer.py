@@ -11,7 +11,6 @@ import pytest
 import torch
 from monai.data import MetaTensor
 from monai.transforms import SaveImage
-
 from monai_unet_bundle.__main__ import main as cli
 from monai_unet_bundle.inference import AtomicNibabelWriter
 from monai_unet_bundle.inference.atomic_writer import SCALING_KEY
@@ -33,13 +32,23 @@ def _half_then_fail(real_save):
 
 
 def _labels(shape=(6, 5, 4)) -> MetaTensor:
-    return MetaTensor(torch.randint(0, 3, (1, *shape), dtype=torch.uint8),
-                      affine=torch.diag(torch.tensor([2.0, 2, 2, 1])), meta={"filename_or_obj": "case.nii.gz"})
+    return MetaTensor(
+        torch.randint(0, 3, (1, *shape), dtype=torch.uint8),
+        affine=torch.diag(torch.tensor([2.0, 2, 2, 1])),
+        meta={"filename_or_obj": "case.nii.gz"},
+    )
 
 
 def _saver(folder):
-    return SaveImage(output_dir=str(folder), output_postfix="seg", output_dtype=np.uint8, resample=False,
-                     separate_folder=False, print_log=False, writer=AtomicNibabelWriter)
+    return SaveImage(
+        output_dir=str(folder),
+        output_postfix="seg",
+        output_dtype=np.uint8,
+        resample=False,
+        separate_folder=False,
+        print_log=False,
+        writer=AtomicNibabelWriter,
+    )
 
 
 def test_a_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
@@ -62,10 +71,19 @@ def test_a_whole_write_lands_under_its_name_with_ordinary_permissions(tmp_path):
 
 
 def test_scaling_is_written_but_never_inherited(tmp_path):
-    probabilities = MetaTensor(torch.tensor([[[[0, 128, 255]]]], dtype=torch.uint8),
-                               meta={"filename_or_obj": "p.nii.gz", SCALING_KEY: (1 / 255, 0.0), "scl_slope": 7.0})
-    SaveImage(output_dir=str(tmp_path), output_postfix="prob", output_dtype=np.uint8, resample=False,
-              separate_folder=False, print_log=False, writer=AtomicNibabelWriter)(probabilities)
+    probabilities = MetaTensor(
+        torch.tensor([[[[0, 128, 255]]]], dtype=torch.uint8),
+        meta={"filename_or_obj": "p.nii.gz", SCALING_KEY: (1 / 255, 0.0), "scl_slope": 7.0},
+    )
+    SaveImage(
+        output_dir=str(tmp_path),
+        output_postfix="prob",
+        output_dtype=np.uint8,
+        resample=False,
+        separate_folder=False,
+        print_log=False,
+        writer=AtomicNibabelWriter,
+    )(probabilities)
     values = nib.load(tmp_path / "p_prob.nii.gz").get_fdata().ravel()
     assert np.allclose(values, [0.0, 128 / 255, 1.0])
 
@@ -77,8 +95,19 @@ def test_predict_reports_the_failed_write_and_keeps_the_earlier_output(tmp_path,
     earlier.parent.mkdir()
     earlier.write_bytes(b"earlier result")
     monkeypatch.setattr(nib, "save", _half_then_fail(nib.save))
-    status = cli(["predict", str(tmp_path / "in"), "--output-dir", str(tmp_path / "out"), "--model",
-                  str(threshold_model), "--overwrite", "--no-progress", *THRESHOLD_SET])
+    status = cli(
+        [
+            "predict",
+            str(tmp_path / "in"),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--model",
+            str(threshold_model),
+            "--overwrite",
+            "--no-progress",
+            *THRESHOLD_SET,
+        ]
+    )
     assert status == 1
     assert "No space left on device" in capsys.readouterr().out
     assert [p.name for p in earlier.parent.iterdir()] == ["case_seg.nii.gz"]

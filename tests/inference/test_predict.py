@@ -10,9 +10,8 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
-import SimpleITK as sitk
+import SimpleITK
 from monai.bundle import run
-
 from monai_unet_bundle.__main__ import main as cli
 from monai_unet_bundle.inference.sitk_reader import sitk_affine_ras
 from tests.conftest import CONFIGS, REPO, write_nifti
@@ -31,8 +30,11 @@ def test_labels_come_back_in_each_input_geometry(tmp_path, oriented_inputs, thre
     for name, (path, affine, mask) in oriented_inputs.items():
         written = nib.load(out / f"{name}_seg.nii.gz")
         if path.suffix in (".nrrd", ".mha"):
-            source = sitk.ReadImage(str(path))
-            shape, source_affine = tuple(reversed(sitk.GetArrayViewFromImage(source).shape)), sitk_affine_ras(source)
+            source = SimpleITK.ReadImage(str(path))
+            shape, source_affine = (
+                tuple(reversed(SimpleITK.GetArrayViewFromImage(source).shape)),
+                sitk_affine_ras(source),
+            )
         else:
             source = nib.load(path)
             shape, source_affine = source.shape, source.affine
@@ -54,11 +56,32 @@ def test_both_entry_points_write_the_same_labels(tmp_path, oriented_inputs, tiny
         source = oriented_inputs[name][0]
         (folder / source.name).write_bytes(source.read_bytes())
     tiny = {"roi_size": [24, 24, 24], "network_def#features": [4, 8, 16, 32], "progress": False}
-    run(config_file=str(CONFIGS / "inference.yaml"), meta_file=str(CONFIGS / "metadata.json"),
-        logging_file=str(CONFIGS / "logging.conf"), bundle_root=str(REPO), ckpt_path=str(tiny_unet_model),
-        dataset_dir=str(folder), output_dir=str(tmp_path / "bundle"), **tiny)
-    assert _predict(folder, "--output-dir", tmp_path / "cli", "--model", tiny_unet_model,
-                    "--roi-size", "24", "24", "24", "--set", "network_def#features=[4,8,16,32]") == 0
+    run(
+        config_file=str(CONFIGS / "inference.yaml"),
+        meta_file=str(CONFIGS / "metadata.json"),
+        logging_file=str(CONFIGS / "logging.conf"),
+        bundle_root=str(REPO),
+        ckpt_path=str(tiny_unet_model),
+        dataset_dir=str(folder),
+        output_dir=str(tmp_path / "bundle"),
+        **tiny,
+    )
+    assert (
+        _predict(
+            folder,
+            "--output-dir",
+            tmp_path / "cli",
+            "--model",
+            tiny_unet_model,
+            "--roi-size",
+            "24",
+            "24",
+            "24",
+            "--set",
+            "network_def#features=[4,8,16,32]",
+        )
+        == 0
+    )
     names = sorted(p.name for p in (tmp_path / "bundle").iterdir())
     assert names == ["lsa_seg.nii.gz", "sitk_nrrd_seg.nii.gz"]
     for name in names:
@@ -119,15 +142,25 @@ def test_probabilities_and_tta(tmp_path, oriented_inputs, threshold_model):
 
 def test_u2net_override_file(tmp_path, oriented_inputs):
     import torch
-
     from monai_unet_bundle.networks import U2Net
 
     torch.manual_seed(0)
     model = tmp_path / "u2net.pt"
     torch.save(U2Net(3, 1, 4, "lite").state_dict(), model)
     path = oriented_inputs["lps"][0]
-    status = _predict(path, "--output-dir", tmp_path / "out", "--model", model, "--config", CONFIGS / "u2net.yaml",
-                      "--roi-size", "24", "24", "24")
+    status = _predict(
+        path,
+        "--output-dir",
+        tmp_path / "out",
+        "--model",
+        model,
+        "--config",
+        CONFIGS / "u2net.yaml",
+        "--roi-size",
+        "24",
+        "24",
+        "24",
+    )
     assert status == 0
     written = nib.load(tmp_path / "out" / "lps_seg.nii.gz")
     assert written.shape == nib.load(path).shape
@@ -140,10 +173,29 @@ def test_torchrun_processes_take_disjoint_shares(tmp_path, threshold_model):
         image, _ = blob_image((16, 16, 16), np.eye(4), seed=index)
         write_nifti(folder / f"case{index}.nii.gz", image, np.eye(4))
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "monai_unet_bundle", "predict", str(folder), "--output-dir", str(tmp_path / "out"),
-        "--model", str(threshold_model), "--set", f"network_def={THRESHOLD_NET}", "--set", "num_classes=2",
-        "--roi-size", "16", "16", "16", "--no-progress",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "monai_unet_bundle",
+        "predict",
+        str(folder),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--model",
+        str(threshold_model),
+        "--set",
+        f"network_def={THRESHOLD_NET}",
+        "--set",
+        "num_classes=2",
+        "--roi-size",
+        "16",
+        "16",
+        "16",
+        "--no-progress",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
@@ -157,7 +209,6 @@ def test_torchrun_processes_take_disjoint_shares(tmp_path, threshold_model):
 @pytest.mark.parametrize("override_file", [False, True], ids=["auto-selected", "unet_valid.yaml"])
 def test_valid_unet_is_tiled_overlap_tile_style(tmp_path, oriented_inputs, override_file):
     import torch
-
     from monai_unet_bundle.networks import UNet
 
     torch.manual_seed(0)
@@ -168,8 +219,9 @@ def test_valid_unet_is_tiled_overlap_tile_style(tmp_path, oriented_inputs, overr
         extra = ["--config", CONFIGS / "unet_valid.yaml", "--set", "output_size=12"]
     else:  # the default inferer notices the valid network; roi_size is the input patch
         extra = ["--roi-size", "60", "60", "60", "--set", "network_def#padding=valid"]
-    status = _predict(path, "--output-dir", tmp_path / "out", "--model", model,
-                      "--set", "network_def#features=[4,8,16]", *extra)
+    status = _predict(
+        path, "--output-dir", tmp_path / "out", "--model", model, "--set", "network_def#features=[4,8,16]", *extra
+    )
     assert status == 0
     written = nib.load(tmp_path / "out" / "oblique_seg.nii.gz")
     assert written.shape == nib.load(path).shape and np.allclose(written.affine, nib.load(path).affine, atol=1e-4)

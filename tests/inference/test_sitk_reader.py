@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
+import SimpleITK
 from monai.transforms import LoadImage
-
 from monai_unet_bundle.inference import SimpleITKReader
 from tests.inference.conftest import AFFINES, write_sitk
 
@@ -17,7 +16,7 @@ def test_nrrd_reads_like_the_same_image_as_nifti(tmp_path, name):
     image = np.random.default_rng(0).normal(size=(7, 6, 5)).astype(np.float32)
     nrrd = write_sitk(tmp_path / "a.nrrd", image, affine)
     nifti = tmp_path / "a.nii.gz"
-    sitk.WriteImage(sitk.ReadImage(str(nrrd)), str(nifti))  # ITK's own NIfTI, read back by nibabel below
+    SimpleITK.WriteImage(SimpleITK.ReadImage(str(nrrd)), str(nifti))  # ITK's own NIfTI, read back by nibabel below
     ours = LoadImage(image_only=True, reader=SimpleITKReader())(str(nrrd))
     reference = LoadImage(image_only=True, reader="NibabelReader")(str(nifti))
     assert ours.shape == image.shape and np.allclose(ours.numpy(), image)

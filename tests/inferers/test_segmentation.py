@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from monai.inferers import sliding_window_inference
-from torch import nn
-
 from monai_unet_bundle.engines.autocast import cpu_has_fast_bf16
 from monai_unet_bundle.inferers import (
     OverlapTileInferer,
@@ -17,6 +15,7 @@ from monai_unet_bundle.inferers import (
 )
 from monai_unet_bundle.inferers.overlap_tile import mirror_pad
 from monai_unet_bundle.networks import U2Net, UNet
+from torch import nn
 
 
 def _pointwise(seed: int = 0) -> nn.Module:

@@ -2,7 +2,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from monai.losses import DeepSupervisionLoss, DiceLoss
-
 from monai_unet_bundle.losses import DistanceWeightedLoss
 
 

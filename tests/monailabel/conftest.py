@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from monai.bundle import ConfigParser
-
 from tests.conftest import CONFIGS, write_nifti
 
 #: the bundle files MONAI Label reads (configs/) besides the weights it loads and writes (models/model.pt)

@@ -38,7 +38,6 @@ from monai.data import MetaTensor
 from monai.handlers import CheckpointLoader
 from monai.inferers import SimpleInferer
 from monai.transforms import Compose, LoadImaged, Resize, SaveImaged
-
 from tests.conftest import CONFIGS
 from tests.monailabel.conftest import TINY_NETWORK, make_bundle
 
@@ -136,8 +135,15 @@ def monailabel_train_overrides(bundle: Path, train: list[dict], val: list[dict] 
     handlers = parser.get("train#handlers", [])
     model_file = bundle / "models" / "model.pt"
     if model_file.exists() and not [h for h in handlers if h.get("_target_") == CheckpointLoader.__name__]:
-        handlers.insert(0, {"_target_": "CheckpointLoader", "load_path": str(model_file),
-                            "load_dict": {"model": "$@network"}, "strict": False})
+        handlers.insert(
+            0,
+            {
+                "_target_": "CheckpointLoader",
+                "load_path": str(model_file),
+                "load_dict": {"model": "$@network"},
+                "strict": False,
+            },
+        )
     overrides = {
         "bundle_root": str(bundle),
         "train#trainer#max_epochs": max_epochs,
@@ -199,8 +205,11 @@ def test_overridden_max_epochs_drives_the_schedule_and_validation():
     that many epochs, and a run shorter than ``val_interval`` must still validate (and so save models/model.pt)."""
     for epochs in (1, 3, 120):
         # val_interval 5: runs of 1 and 3 epochs are shorter than it and must still validate once, at their end
-        train = bare_parser(CONFIGS / "train.yaml", CONFIGS.parent,
-                            {**TINY_TRAIN, "val_interval": 5, "device": "cpu", "train#trainer#max_epochs": epochs})
+        train = bare_parser(
+            CONFIGS / "train.yaml",
+            CONFIGS.parent,
+            {**TINY_TRAIN, "val_interval": 5, "device": "cpu", "train#trainer#max_epochs": epochs},
+        )
         scheduler = train.get_parsed_content("lr_scheduler")
         span = getattr(scheduler, "total_iters", getattr(scheduler, "T_max", None))
         assert span == epochs, f"LR schedule spans {span} epochs for train#trainer#max_epochs={epochs}"
@@ -224,9 +233,14 @@ def test_inference_as_monailabel_runs_it_matches_the_bundle_run(tmp_path, monail
     inputs.mkdir()
     os.symlink(monailabel_cases["lps"]["image"], inputs / "lps.nii.gz")
     workflow = ConfigWorkflow(
-        config_file=str(bundle / "configs" / "inference.yaml"), meta_file=str(bundle / "configs" / "metadata.json"),
-        logging_file=str(bundle / "configs" / "logging.conf"), workflow_type="infer", bundle_root=str(bundle),
-        dataset_dir=str(inputs), output_dir=str(tmp_path / "out"), **TINY_INFER,
+        config_file=str(bundle / "configs" / "inference.yaml"),
+        meta_file=str(bundle / "configs" / "metadata.json"),
+        logging_file=str(bundle / "configs" / "logging.conf"),
+        workflow_type="infer",
+        bundle_root=str(bundle),
+        dataset_dir=str(inputs),
+        output_dir=str(tmp_path / "out"),
+        **TINY_INFER,
     )
     workflow.initialize()
     workflow.run()
@@ -254,8 +268,15 @@ def test_training_as_monailabel_runs_it(tmp_path, monailabel_cases):
     assert overrides["train#handlers"][0]["_target_"] == "CheckpointLoader"
     before = (bundle / "models" / "model.pt").stat().st_mtime_ns
 
-    bundle_run(run_id="run", init_id=None, final_id=None, meta_file=str(bundle / "configs" / "metadata.json"),
-               config_file=str(bundle / "configs" / "train.yaml"), **overrides, **TINY_TRAIN)
+    bundle_run(
+        run_id="run",
+        init_id=None,
+        final_id=None,
+        meta_file=str(bundle / "configs" / "metadata.json"),
+        config_file=str(bundle / "configs" / "train.yaml"),
+        **overrides,
+        **TINY_TRAIN,
+    )
 
     model_file = bundle / "models" / "model.pt"
     assert model_file.stat().st_mtime_ns != before, "models/model.pt was not rewritten after the requested epochs"
@@ -271,8 +292,15 @@ def test_training_as_monailabel_runs_it(tmp_path, monailabel_cases):
 def test_training_without_validation_items_still_updates_the_model(tmp_path, monailabel_cases):
     bundle = make_bundle(tmp_path / "bundle", batches_tracked=1000)
     overrides = monailabel_train_overrides(bundle, [monailabel_cases["case_0"], monailabel_cases["small"]], [], 1)
-    bundle_run(run_id="run", init_id=None, final_id=None, meta_file=str(bundle / "configs" / "metadata.json"),
-               config_file=str(bundle / "configs" / "train.yaml"), **overrides, **TINY_TRAIN)
+    bundle_run(
+        run_id="run",
+        init_id=None,
+        final_id=None,
+        meta_file=str(bundle / "configs" / "metadata.json"),
+        config_file=str(bundle / "configs" / "train.yaml"),
+        **overrides,
+        **TINY_TRAIN,
+    )
     state = torch.load(bundle / "models" / "model.pt", weights_only=True)
     tracked = {int(v) for k, v in state.items() if k.endswith("num_batches_tracked")}
     assert tracked == {1000 + TINY_TRAIN["epoch_length"]}

@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 import torch
 from monai.bundle import ConfigParser
-
 from tests.monailabel.conftest import make_bundle
 
 MODEL = "unet_bundle"
@@ -73,8 +72,12 @@ def shipped_app() -> Path:
     """The monaibundle app among the wheel's data files, where ``monailabel apps`` looks; skips when absent."""
     import monailabel
 
-    places = [Path(monailabel.__file__).resolve().parents[1], Path(sys.prefix) / "monailabel",
-              Path(sys.prefix) / "local" / "monailabel", Path.home() / ".local" / "monailabel"]
+    places = [
+        Path(monailabel.__file__).resolve().parents[1],
+        Path(sys.prefix) / "monailabel",
+        Path(sys.prefix) / "local" / "monailabel",
+        Path.home() / ".local" / "monailabel",
+    ]
     for place in places:
         if (place / "sample-apps" / "monaibundle" / "main.py").is_file():
             return place / "sample-apps" / "monaibundle"
@@ -84,8 +87,13 @@ def shipped_app() -> Path:
 def copy_shipped_app(command: Path, apps: Path, env: dict) -> Path:
     """``monailabel apps --download --name monaibundle``: copies the app from the wheel's data files, offline."""
     shipped_app()
-    result = subprocess.run([str(command), "apps", "--download", "--name", "monaibundle", "--output", str(apps)],
-                            capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [str(command), "apps", "--download", "--name", "monaibundle", "--output", str(apps)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, f"monailabel apps failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
     assert (apps / "monaibundle" / "main.py").is_file(), result.stdout[-2000:]
     return apps / "monaibundle"
@@ -111,13 +119,30 @@ def serve_and_check(command: Path, tmp_path: Path, cases: dict[str, dict[str, st
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
     server_command = [
-        str(command), "start_server", "--app", str(app), "--studies", str(studies),
-        "--conf", "models", MODEL, "--conf", "zoo_source", "github", "--conf", "sam2", "false",
-        "--host", "127.0.0.1", "--port", str(port),
+        str(command),
+        "start_server",
+        "--app",
+        str(app),
+        "--studies",
+        str(studies),
+        "--conf",
+        "models",
+        MODEL,
+        "--conf",
+        "zoo_source",
+        "github",
+        "--conf",
+        "sam2",
+        "false",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
     ]
     with open(log, "w") as log_file:
-        server = subprocess.Popen(server_command, stdout=log_file, stderr=subprocess.STDOUT, env=env,
-                                  start_new_session=True)
+        server = subprocess.Popen(
+            server_command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         info = None
@@ -143,8 +168,12 @@ def serve_and_check(command: Path, tmp_path: Path, cases: dict[str, dict[str, st
 
         model_file = bundle / "models" / "model.pt"
         before = model_file.stat().st_mtime_ns
-        call(f"{base}/train/{MODEL}?run_sync=true", method="POST", timeout=TRAIN_TIMEOUT_S,
-             body={"max_epochs": 1, "val_split": 0.2, "device": "cpu", "multi_gpu": False})
+        call(
+            f"{base}/train/{MODEL}?run_sync=true",
+            method="POST",
+            timeout=TRAIN_TIMEOUT_S,
+            body={"max_epochs": 1, "val_split": 0.2, "device": "cpu", "multi_gpu": False},
+        )
         assert model_file.stat().st_mtime_ns != before, f"models/model.pt not rewritten:\n{log.read_text()[-4000:]}"
         # started from models/model.pt, then one epoch of the config's epoch_length iterations
         epoch_length = ConfigParser.load_config_file(str(bundle / "configs" / "train.yaml"))["epoch_length"]

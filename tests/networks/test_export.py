@@ -16,7 +16,6 @@ import pytest
 import torch
 from monai.bundle import ConfigParser
 from monai.networks.utils import convert_to_onnx, convert_to_torchscript
-
 from monai_unet_bundle.networks import U2Net, UNet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,13 +192,19 @@ def test_bundle_onnx_export(override, shape, other, tmp_path):
 @needs_bundle_files
 @pytest.mark.parametrize(
     "override, meta_shape",
-    [(None, None), ("u2net.yaml", None),
-     # the valid UNet of unet_valid.yaml (2 poolings) takes inputs 4*n+40 only: say so in the metadata override
-     ("unet_valid.yaml", ["4*n+40"] * 3)],
+    [
+        (None, None),
+        ("u2net.yaml", None),
+        # the valid UNet of unet_valid.yaml (2 poolings) takes inputs 4*n+40 only: say so in the metadata override
+        ("unet_valid.yaml", ["4*n+40"] * 3),
+    ],
 )
 def test_bundle_verify_net_in_out(override, meta_shape):
-    extra = [] if meta_shape is None else [
-        "--_meta_#network_data_format#inputs#image#spatial_shape", json.dumps(meta_shape)]
+    extra = (
+        []
+        if meta_shape is None
+        else ["--_meta_#network_data_format#inputs#image#spatial_shape", json.dumps(meta_shape)]
+    )
     _bundle(
         "verify_net_in_out",
         *extra,

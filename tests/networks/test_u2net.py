@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from monai.losses import DeepSupervisionLoss, DiceCELoss
-from torch import nn
-
 from monai_unet_bundle.networks import U2Net
 from monai_unet_bundle.networks.rsu import RSU, RSU4F
+from torch import nn
 
 
 def _count(net: nn.Module) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from monai.losses import DiceCELoss
-
 from monai_unet_bundle.networks import UNet
 
 
@@ -107,8 +106,7 @@ def test_class_form_of_size_functions():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"padding": "full"}, {"norm": "group"}, {"upsample": "nearest"}, {"dropout": 1.0}, {"features": (8,)}],
+    "kwargs", [{"padding": "full"}, {"norm": "group"}, {"upsample": "nearest"}, {"dropout": 1.0}, {"features": (8,)}]
 )
 def test_bad_arguments(kwargs):
     args = {"features": (4, 8), **kwargs}

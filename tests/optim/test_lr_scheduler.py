@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from monai_unet_bundle.optim import lr_scheduler
 
 

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from monai_unet_bundle.results.brain3d import config_files, read_metrics
 
 
@@ -23,8 +22,10 @@ def test_quick_run_writes_per_class_dice_hd95_and_pictures(tmp_path):
     from monai_unet_bundle.results.brain3d import main
 
     docs = tmp_path / "docs"
-    assert main(["--quick", "--networks", "u2net_lite", "--runs-dir", str(tmp_path / "runs"),
-                 "--docs-dir", str(docs)]) == 0
+    assert (
+        main(["--quick", "--networks", "u2net_lite", "--runs-dir", str(tmp_path / "runs"), "--docs-dir", str(docs)])
+        == 0
+    )
     entry = json.loads((docs / "results" / "brain3d.json").read_text())["networks"]["u2net_lite"]
     assert set(entry["dice"]) == set(entry["hd95_mm"]) == {"csf", "gray_matter", "white_matter"}
     assert all(0.0 <= v <= 1.0 for v in entry["dice"].values())

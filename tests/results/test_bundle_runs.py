@@ -4,14 +4,15 @@ import sys
 
 import pytest
 import torch
-
 from monai_unet_bundle.results.bundle_runs import final_network, run_logged, shown
 
 
 def test_final_network_takes_the_newest_checkpoint(tmp_path):
     for epoch in (1, 2):
-        torch.save({"network": {"w": torch.full((2,), float(epoch))}, "trainer": {"epoch": epoch}},
-                   tmp_path / f"checkpoint_epoch_{epoch:04d}.pt")
+        torch.save(
+            {"network": {"w": torch.full((2,), float(epoch))}, "trainer": {"epoch": epoch}},
+            tmp_path / f"checkpoint_epoch_{epoch:04d}.pt",
+        )
     path, epoch = final_network(tmp_path, tmp_path / "final" / "model.pt")
     assert epoch == 2 and torch.equal(torch.load(path, weights_only=True)["w"], torch.full((2,), 2.0))
 
@@ -22,8 +23,18 @@ def test_final_network_without_checkpoints_names_the_folder(tmp_path):
 
 
 def test_shown_commands_can_be_pasted_into_a_shell():
-    text = shown([sys.executable, "-m", "monai.bundle", "run", "--config_file", "['a.yaml','b.yaml']",
-                  "--class_weights", "$None"])
+    text = shown(
+        [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            "['a.yaml','b.yaml']",
+            "--class_weights",
+            "$None",
+        ]
+    )
     assert text == "python -m monai.bundle run --config_file \"['a.yaml','b.yaml']\" --class_weights '$None'"
 
 
@@ -38,8 +49,10 @@ def test_logged_training_seconds_reads_the_trainers_last_time_taken(tmp_path):
 
     log = tmp_path / "train.log"
     assert logged_training_seconds(log) is None
-    log.write_text("x - ignite.engine.engine.SupervisedEvaluator - INFO - Engine run finished. Time taken: 00:00:09.1\n"
-                   "x - ignite.engine.engine.SupervisedTrainer - INFO - Engine run finished. Time taken: 01:02:03.5\n")
+    log.write_text(
+        "x - ignite.engine.engine.SupervisedEvaluator - INFO - Engine run finished. Time taken: 00:00:09.1\n"
+        "x - ignite.engine.engine.SupervisedTrainer - INFO - Engine run finished. Time taken: 01:02:03.5\n"
+    )
     assert logged_training_seconds(log) == 3723.5
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from monai_unet_bundle.results.nuclei2d import foreground_dice, summarise, table_values, train_command
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,15 +21,17 @@ def test_foreground_dice():
 def test_the_two_variants_differ_only_in_the_weight_map(tmp_path):
     weighted = train_command(tmp_path / "a", tmp_path / "data", "weight_map", {"max_epochs": 3})
     plain = train_command(tmp_path / "a", tmp_path / "data", "no_weight_map", {"max_epochs": 3})
-    assert plain[:len(weighted)] == weighted and plain[len(weighted):] == ["--w0", "0", "--class_weights", "$None"]
+    assert plain[: len(weighted)] == weighted and plain[len(weighted) :] == ["--w0", "0", "--class_weights", "$None"]
     assert weighted[:4] == [sys.executable, "-m", "monai.bundle", "run"]
     assert weighted[weighted.index("--seed") + 1] == "0"
     assert train_command(tmp_path, tmp_path, "weight_map", {}, seed=2)[weighted.index("--seed") + 1] == "2"
 
 
 def test_seeds_are_summarised_by_their_mean_and_listed_in_seed_order():
-    runs = {2: {"foreground_dice": 0.90, "pairs_separated": 1, "touching_pairs": 8},
-            0: {"foreground_dice": 0.94, "pairs_separated": 3, "touching_pairs": 8}}
+    runs = {
+        2: {"foreground_dice": 0.90, "pairs_separated": 1, "touching_pairs": 8},
+        0: {"foreground_dice": 0.94, "pairs_separated": 3, "touching_pairs": 8},
+    }
     entry = summarise(runs)
     assert entry["seeds"] == [0, 2] and entry["foreground_dice"] == pytest.approx(0.92)
     assert entry["pairs_separated_per_seed"] == [3, 1] and entry["pairs_separated"] == 2.0

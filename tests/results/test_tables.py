@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from monai_unet_bundle.results.tables import DOCUMENTS, RESULTS_HEADER, publish_tables, replace_block, update_tables
 from tests.conftest import REPO
 
@@ -20,14 +19,17 @@ def test_replace_block_rewrites_only_between_its_markers():
 
 def test_update_tables_copies_the_task_rows_and_the_benchmark_table(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text("# x\n<!-- results:begin -->\n<!-- results:end -->\ntext\n<!-- benchmarks:begin -->\nold\n"
-                      "<!-- benchmarks:end -->\n")
+    readme.write_text(
+        "# x\n<!-- results:begin -->\n<!-- results:end -->\ntext\n<!-- benchmarks:begin -->\nold\n"
+        "<!-- benchmarks:end -->\n"
+    )
     results = tmp_path / "results"
     results.mkdir()
     (results / "nuclei2d.md").write_text("| nuclei2d | n | m | 1 | `c` | here | 2026-01-01 |\n")
     (results / "brain3d.md").write_text("| brain3d | b | m | 2 | `c` | here | 2026-01-01 |\n")
-    (results / "benchmarks.md").write_text("| benchmark | ours | baseline | ratio |\n|---|---|---|---|\n"
-                                           "| a | 1 | 2 | 0.5 |\n")
+    (results / "benchmarks.md").write_text(
+        "| benchmark | ours | baseline | ratio |\n|---|---|---|---|\n| a | 1 | 2 | 0.5 |\n"
+    )
     update_tables(readme, results)
     text = readme.read_text()
     assert f"<!-- results:begin -->\n{RESULTS_HEADER}\n| brain3d |" in text
@@ -38,11 +40,12 @@ def test_update_tables_copies_the_task_rows_and_the_benchmark_table(tmp_path):
 def test_a_document_without_a_block_is_left_alone_only_where_allowed(tmp_path):
     (tmp_path / "docs" / "results").mkdir(parents=True)
     (tmp_path / "README.md").write_text("<!-- results:begin -->\n<!-- results:end -->\n")
+    (tmp_path / "docs" / "results" / "benchmarks.md").write_text("| b |\n")
     with pytest.raises(ValueError, match="benchmarks"):  # README.md must have both blocks
-        (tmp_path / "docs" / "results" / "benchmarks.md").write_text("| b |\n")
         publish_tables(tmp_path / "docs" / "results", tmp_path)
-    (tmp_path / "README.md").write_text("<!-- results:begin -->\n<!-- results:end -->\n<!-- benchmarks:begin -->\n"
-                                        "<!-- benchmarks:end -->\n")
+    (tmp_path / "README.md").write_text(
+        "<!-- results:begin -->\n<!-- results:end -->\n<!-- benchmarks:begin -->\n<!-- benchmarks:end -->\n"
+    )
     (tmp_path / "docs" / "results.md").write_text("no tables here\n")
     assert publish_tables(tmp_path / "docs" / "results", tmp_path) == [tmp_path / d for d in DOCUMENTS]
     assert (tmp_path / "docs" / "results.md").read_text() == "no tables here\n"
@@ -54,5 +57,5 @@ def test_the_committed_documents_quote_the_committed_result_files(tmp_path, docu
     copy = tmp_path / "copy.md"
     shutil.copy(REPO / document, copy)
     update_tables(copy, REPO / "docs" / "results", required=document == "README.md")
-    assert copy.read_text() == (REPO / document).read_text(), (
-        f"{document}'s tables differ from docs/results/*.md: run python -m monai_unet_bundle.results.tables")
+    hint = f"{document}'s tables differ from docs/results/*.md: run python -m monai_unet_bundle.results.tables"
+    assert copy.read_text() == (REPO / document).read_text(), hint

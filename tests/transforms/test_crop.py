@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
-
 from monai_unet_bundle.transforms import RandCropByLabelClassesSafed, RandCropByPosNegLabelSafed
 
 

@@ -6,10 +6,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from monai.data import MetaTensor
-from scipy import ndimage
-
 from monai_unet_bundle.transforms import RandCoarseElastic, RandCoarseElasticd
 from monai_unet_bundle.transforms.elastic import cubic_interpolation_matrix
+from scipy import ndimage
 
 
 def blocks(shape, n_labels=4, seed=0):

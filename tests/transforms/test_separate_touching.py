@@ -1,8 +1,7 @@
 import numpy as np
 import torch
-from scipy import ndimage
-
 from monai_unet_bundle.transforms import SeparateTouchingObjects, SeparateTouchingObjectsd
+from scipy import ndimage
 
 
 def touching_squares():

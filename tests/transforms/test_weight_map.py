@@ -2,16 +2,15 @@ import math
 
 import numpy as np
 import pytest
-import SimpleITK as sitk
+import SimpleITK
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from monai.data import MetaTensor
-from scipy import ndimage
-
 from monai_unet_bundle.data.sources import package_file
 from monai_unet_bundle.transforms import SeparateTouchingObjects, UNetWeightMap, UNetWeightMapd
 from monai_unet_bundle.transforms.weight_map import unet_weight_map, unet_weight_map_reference
+from scipy import ndimage
 
 W0, SIGMA = 10.0, 5.0
 
@@ -119,7 +118,7 @@ def test_no_or_one_object_gives_class_weights_only():
 
 
 def test_matches_reference_on_stardist_mask():
-    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(package_file("stardist", "data/images/mask2d.tif"))))
+    mask = SimpleITK.GetArrayFromImage(SimpleITK.ReadImage(str(package_file("stardist", "data/images/mask2d.tif"))))
     fast = unet_weight_map(mask, W0, SIGMA, "balanced")
     reference = unet_weight_map_reference(mask, W0, SIGMA, "balanced")
     assert np.abs(fast - reference).max() < 1e-3

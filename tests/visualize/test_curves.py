@@ -5,9 +5,8 @@ import zlib
 
 import numpy as np
 import pytest
-from torch.utils.tensorboard import SummaryWriter
-
 from monai_unet_bundle.visualize.curves import plot_curves, read_scalars
+from torch.utils.tensorboard import SummaryWriter
 
 
 def _decode_rgb(path):
@@ -16,9 +15,9 @@ def _decode_rgb(path):
     width, height = struct.unpack(">II", data[16:24])
     idat, pos = b"", 8
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        if data[pos + 4:pos + 8] == b"IDAT":
-            idat += data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        if data[pos + 4 : pos + 8] == b"IDAT":
+            idat += data[pos + 8 : pos + 8 + length]
         pos += 12 + length
     rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, 1 + 3 * width)
     return rows[:, 1:].reshape(height, width, 3)
