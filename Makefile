@@ -46,8 +46,8 @@ bench: $(STAMP)
 # the real-data result runs (docs/results.md): each trains in its own outputs/results/<task>/ folder and writes
 # docs/results/<task>.json / .md and the pictures in docs/images/; not part of the tests (tens of minutes on a CPU)
 results: $(STAMP)
-	$(PY) -m monai_unet_bundle.results.nuclei2d
-	$(PY) -m monai_unet_bundle.results.brain3d
+	$(PY) -m results.nuclei2d
+	$(PY) -m results.brain3d
 
 clean:
 	rm -rf outputs eval runs

@@ -26,9 +26,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from monai_unet_bundle.results.machine import machine_info, machine_summary  # noqa: E402
-from monai_unet_bundle.results.publish import save_json  # noqa: E402
-from monai_unet_bundle.results.tables import publish_tables  # noqa: E402
+from results.machine import machine_info, machine_summary  # noqa: E402
+from results.publish import save_json  # noqa: E402
+from results.tables import publish_tables  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 LINE = re.compile(r"^(?P<name>[^:\n]+): ours (?P<ours>.+?), baseline (?P<baseline>.+?), ratio (?P<ratio>.+)$")
@@ -56,7 +56,8 @@ def commands(full: bool, quick: bool, weights: str | None) -> dict[str, list[str
 def run_one(name: str, args: list[str], results_dir: Path) -> dict:
     """Run one benchmark script, echo its output, return its result lines and status."""
     script, *rest = args
-    command = [sys.executable, str(REPO / "benchmarks" / script), *rest]
+    # as modules from the checkout: the scripts import the result helpers of results/ beside benchmarks/
+    command = [sys.executable, "-m", f"benchmarks.{Path(script).stem}", *rest]
     # every script takes its JSON destination: the runner decides where results go (tests use a scratch folder)
     out = results_dir / f"{name}.json"
     command += [str(out)] if script in ("bench_weight_map.py", "bench_elastic.py") else ["--out", str(out)]

@@ -1,6 +1,6 @@
 """Data pipeline vs training step: does the training loop wait for data? Both tasks, the bundle's own configs.
 
-    .venv/bin/python benchmarks/bench_data_pipeline.py [--tasks brain3d nuclei2d] [--iterations 8] [--num-workers N]
+    .venv/bin/python -m benchmarks.bench_data_pipeline [--tasks brain3d nuclei2d] [--iterations 8] [--num-workers N]
 
 For each task the trainer and dataloader are built from the real configs (brain3d: configs/train.yaml;
 nuclei2d: + configs/nuclei2d.yaml, with its weight maps, separation ridges and elastic deformation) by MONAI's
@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from monai_unet_bundle.results.machine import machine_info  # noqa: E402
-from monai_unet_bundle.results.publish import save_json  # noqa: E402
+from results.machine import machine_info  # noqa: E402
+from results.publish import save_json  # noqa: E402
 
 NAME = "data_pipeline"
 TASKS = {

@@ -1,6 +1,6 @@
 """Benchmark: RandCoarseElasticd vs MONAI Rand3DElasticd on a 1 x 128^3 image + label pair.
 
-    python benchmarks/bench_elastic.py [results.json] [--device cuda]
+    python -m benchmarks.bench_elastic [results.json] [--device cuda]
 
 Both deform an image (trilinear) and a label (nearest) with reflection padding, in this process, on the same data;
 the median time per call over several calls (each a new random deformation) is reported. MONAI draws a
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 from monai.transforms import Rand3DElasticd
-from monai_unet_bundle.results.publish import save_json
 from monai_unet_bundle.transforms import RandCoarseElasticd
+from results.publish import save_json
 
 NAME = "elastic"
 

@@ -1,6 +1,6 @@
 """Inference speed and memory: this bundle's SegmentationInferer vs MONAI's default sliding window, same run.
 
-    .venv/bin/python benchmarks/bench_inference.py [--weights models/model.pt] [--sizes 160,160,160 300,370,320]
+    .venv/bin/python -m benchmarks.bench_inference [--weights models/model.pt] [--sizes 160,160,160 300,370,320]
 
 Both sides run the same network (the config's 3D UNet, features 16-32-64-128, 4 classes) with the same weights on
 the same volume, with the same roi and overlap (configs/inference.yaml's, or --roi / --overlap) and Gaussian blending:
@@ -281,7 +281,7 @@ def main() -> int:
             )
             results["end_to_end"] = e2e
     results["load_average_at_end"] = os.getloadavg()[0]
-    from monai_unet_bundle.results.publish import save_json  # here: the baseline worker must not import the package
+    from results.publish import save_json  # here: the baseline worker must not import the package
 
     print(f"results: {save_json(args.out, results)}")
     return 0

@@ -1,6 +1,6 @@
 """Memory over a long batch: does the resident set grow from volume to volume in one inference process?
 
-    .venv/bin/python benchmarks/bench_inference_rss.py [--volumes 50] [--weights models/model.pt]
+    .venv/bin/python -m benchmarks.bench_inference_rss [--volumes 50] [--weights models/model.pt]
 
 A leak (a reference kept to each volume, a growing cache, a per-call allocation never freed) shows as a peak RSS
 that rises with every volume, until a long batch is killed. Each side predicts the same ``--volumes`` small NIfTI
@@ -250,7 +250,7 @@ def main() -> int:
         f"seconds_for_{args.volumes}_volumes: ours {ours['seconds']:.1f}, baseline {base['seconds']:.1f}, ratio "
         f"{ours['seconds'] / base['seconds']:.2f}"
     )
-    from monai_unet_bundle.results.publish import save_json  # here: the baseline worker must not import the package
+    from results.publish import save_json  # here: the baseline worker must not import the package
 
     print(f"results: {save_json(args.out, results)}")
     return 0

@@ -1,6 +1,6 @@
 """Training-step throughput: this bundle's 3D UNet and U2-Net-lite vs MONAI BasicUNet of similar size, same run.
 
-    .venv/bin/python benchmarks/bench_train_step.py [--steps 8] [--patch 48 64 64] [--batch 4] [--quick]
+    .venv/bin/python -m benchmarks.bench_train_step [--steps 8] [--patch 48 64 64] [--batch 4] [--quick]
 
 One training step is what ``configs/train.yaml`` does per iteration: forward, DiceCELoss (U2-Net: MONAI's
 DeepSupervisionLoss over its seven outputs, as configs/u2net.yaml), backward, AdamW step. Every network sees the
@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO))
 
 from monai_unet_bundle.engines.autocast import cpu_has_fast_bf16  # noqa: E402
 from monai_unet_bundle.networks import U2Net, UNet  # noqa: E402
-from monai_unet_bundle.results.machine import machine_info  # noqa: E402
-from monai_unet_bundle.results.publish import save_json  # noqa: E402
+from results.machine import machine_info  # noqa: E402
+from results.publish import save_json  # noqa: E402
 
 NAME = "train_step"
 NUM_CLASSES = 4

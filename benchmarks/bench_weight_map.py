@@ -1,6 +1,6 @@
 """Benchmark: U-Net weight map, bounded per-object distance transforms vs the full-image reference.
 
-    python benchmarks/bench_weight_map.py [results.json]
+    python -m benchmarks.bench_weight_map [results.json]
 
 Input: the stardist 0.9.2 nuclei mask (512 x 512, 125 objects). Baseline: ``unet_weight_map_reference`` (one
 full-image Euclidean distance transform per object, then the two smallest per pixel; MONAI has no weight map).
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK
 from monai_unet_bundle.data.sources import package_file
-from monai_unet_bundle.results.publish import save_json
 from monai_unet_bundle.transforms.weight_map import unet_weight_map, unet_weight_map_reference
+from results.publish import save_json
 
 NAME = "weight_map"
 

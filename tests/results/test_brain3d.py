@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from monai_unet_bundle.results.brain3d import config_files, read_metrics
+from results.brain3d import config_files, read_metrics
 
 
 def test_config_files_is_a_bundle_list():
@@ -19,7 +19,7 @@ def test_read_metrics_names_a_missing_file(tmp_path):
 
 @pytest.mark.slow
 def test_quick_run_writes_per_class_dice_hd95_and_pictures(tmp_path):
-    from monai_unet_bundle.results.brain3d import main
+    from results.brain3d import main
 
     docs = tmp_path / "docs"
     assert (

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 import torch
-from monai_unet_bundle.results.bundle_runs import final_network, run_logged, shown
+from results.bundle_runs import final_network, run_logged, shown
 
 
 def test_final_network_takes_the_newest_checkpoint(tmp_path):
@@ -45,7 +45,7 @@ def test_a_failing_command_raises_with_its_log(tmp_path):
 
 
 def test_logged_training_seconds_reads_the_trainers_last_time_taken(tmp_path):
-    from monai_unet_bundle.results.bundle_runs import logged_training_seconds
+    from results.bundle_runs import logged_training_seconds
 
     log = tmp_path / "train.log"
     assert logged_training_seconds(log) is None
@@ -57,7 +57,7 @@ def test_logged_training_seconds_reads_the_trainers_last_time_taken(tmp_path):
 
 
 def test_clear_run_removes_an_earlier_runs_checkpoints_only(tmp_path):
-    from monai_unet_bundle.results.bundle_runs import clear_run
+    from results.bundle_runs import clear_run
 
     (tmp_path / "models").mkdir()
     torch.save({"network": {}}, tmp_path / "models" / "checkpoint_epoch_0040.pt")

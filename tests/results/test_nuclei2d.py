@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from monai_unet_bundle.results.nuclei2d import foreground_dice, summarise, table_values, train_command
+from results.nuclei2d import foreground_dice, summarise, table_values, train_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def test_seeds_are_summarised_by_their_mean_and_listed_in_seed_order():
 
 @pytest.mark.slow
 def test_quick_run_writes_json_table_and_pictures(tmp_path, capsys):
-    from monai_unet_bundle.results.nuclei2d import main
+    from results.nuclei2d import main
 
     docs = tmp_path / "docs"
     repo_model = REPO / "models" / "model.pt"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from monai_unet_bundle.results.tables import DOCUMENTS, RESULTS_HEADER, publish_tables, replace_block, update_tables
+from results.tables import DOCUMENTS, RESULTS_HEADER, publish_tables, replace_block, update_tables
 from tests.conftest import REPO
 
 
@@ -57,5 +57,5 @@ def test_the_committed_documents_quote_the_committed_result_files(tmp_path, docu
     copy = tmp_path / "copy.md"
     shutil.copy(REPO / document, copy)
     update_tables(copy, REPO / "docs" / "results", required=document == "README.md")
-    hint = f"{document}'s tables differ from docs/results/*.md: run python -m monai_unet_bundle.results.tables"
+    hint = f"{document}'s tables differ from docs/results/*.md: run python -m results.tables"
     assert copy.read_text() == (REPO / document).read_text(), hint

@@ -18,16 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-
-from ..checkpoints.atomic import atomic_torch_save
+from monai_unet_bundle.checkpoints.atomic import atomic_torch_save
 
 BUNDLE_RUN = [sys.executable, "-m", "monai.bundle", "run"]
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def result_arguments(task: str, doc: str) -> argparse.ArgumentParser:
     """The options every result run has: data, run folders (one bundle_root per run), docs folder, smoke mode."""
-    parser = argparse.ArgumentParser(prog=f"python -m monai_unet_bundle.results.{task}", description=doc)
+    parser = argparse.ArgumentParser(prog=f"python -m results.{task}", description=doc)
     parser.add_argument("--dataset-dir", default=str(REPO / "data" / task), help="built from pip files if missing")
     parser.add_argument(
         "--runs-dir",

@@ -1,7 +1,7 @@
 """brain3d result: 3D UNet and U2-Net-lite on the MNI152 T1, held-out right hemisphere, per-class Dice and HD95.
 
-    python -m monai_unet_bundle.results.brain3d            # UNet ~7 min, U2-Net-lite ~50 min, on an idle 2-core CPU
-    python -m monai_unet_bundle.results.brain3d --quick    # smoke run: 2 iterations each, numbers meaningless
+    python -m results.brain3d            # UNet ~7 min, U2-Net-lite ~50 min, on an idle 2-core CPU
+    python -m results.brain3d --quick    # smoke run: 2 iterations each, numbers meaningless
 
 Per network, in subprocesses, the commands a user would type:
 
@@ -27,13 +27,12 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-
-from ..data import case_name, training_datalist
-from ..visualize import save_overlay
-from ..visualize.curves import plot_curves, read_scalars
-from .bundle_runs import BUNDLE_RUN, REPO, final_network, result_arguments, run_logged, shown, train_or_reuse
-from .machine import machine_info
-from .publish import publish, table_row
+from monai_unet_bundle.data import case_name, training_datalist
+from monai_unet_bundle.visualize import save_overlay
+from monai_unet_bundle.visualize.curves import plot_curves, read_scalars
+from results.bundle_runs import BUNDLE_RUN, REPO, final_network, result_arguments, run_logged, shown, train_or_reuse
+from results.machine import machine_info
+from results.publish import publish, table_row
 
 NETWORKS = {
     "unet": {"title": "UNet 3D (16-32-64-128)", "configs": ["configs/train.yaml"]},
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     result["curves"] = str(curves.relative_to(docs_dir))
     result["seconds"] = time.perf_counter() - started
     rows = []
-    command = "python -m monai_unet_bundle.results.brain3d" + (" --quick" if args.quick else "")
+    command = "python -m results.brain3d" + (" --quick" if args.quick else "")
     for entry in result["networks"].values():
         for metric, values, fmt in (("Dice", entry["dice"], "{:.3f}"), ("HD95 (mm)", entry["hd95_mm"], "{:.2f}")):
             text = ", ".join(f"{c.replace('_', ' ')} " + fmt.format(v) for c, v in values.items())

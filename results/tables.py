@@ -1,6 +1,6 @@
 """Copy the runs' own tables into README.md and docs/results.md, between markers: no number is quoted by hand.
 
-    python -m monai_unet_bundle.results.tables     # also run at the end of every result run and of make bench
+    python -m results.tables     # also run at the end of every result run and of make bench
 
 In each document (:data:`DOCUMENTS`), two blocks are replaced where present:
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 TASKS = ("brain3d", "nuclei2d")
 RESULTS_HEADER = "| task | network | metric | value | command | machine | date |\n|---|---|---|---|---|---|---|"
 

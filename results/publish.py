@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .machine import machine_summary
+from results.machine import machine_summary
 
 
 def save_json(path: str | Path, record: dict) -> Path:
@@ -30,7 +30,7 @@ def publish(
     """``<results_dir>/<task>.json`` and ``<task>.md`` (the table rows); the rows are printed too.
 
     With ``documents`` the rows are also copied into the tables of README.md and docs/results.md
-    (:func:`monai_unet_bundle.results.tables.publish_tables`).
+    (:func:`results.tables.publish_tables`).
     """
     results_dir = Path(results_dir)
     json_path = save_json(results_dir / f"{task}.json", record)

@@ -1,8 +1,8 @@
 """nuclei2d result: UNet 2D with and without the U-Net paper's boundary weight map, same seeds and budget.
 
-    python -m monai_unet_bundle.results.nuclei2d            # 2 variants x 3 seeds: about 11 min, idle 2-core CPU
-    python -m monai_unet_bundle.results.nuclei2d --seeds 0  # one pair of runs
-    python -m monai_unet_bundle.results.nuclei2d --quick    # smoke run: 2 iterations, seed 0, numbers meaningless
+    python -m results.nuclei2d            # 2 variants x 3 seeds: about 11 min, idle 2-core CPU
+    python -m results.nuclei2d --seeds 0  # one pair of runs
+    python -m results.nuclei2d --quick    # smoke run: 2 iterations, seed 0, numbers meaningless
 
 Per variant and seed (each seed trains both variants: a paired comparison), in subprocesses, the commands a user
 would type:
@@ -32,13 +32,11 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
-
-from ..data import case_name, training_datalist
-from ..evaluation import count_separated_pairs
-from ..visualize import overlay_panel, write_png
-from ..visualize.curves import plot_curves, read_scalars
-from .bundle_runs import (
+from monai_unet_bundle.data import case_name, training_datalist
+from monai_unet_bundle.evaluation import count_separated_pairs
+from monai_unet_bundle.visualize import overlay_panel, write_png
+from monai_unet_bundle.visualize.curves import plot_curves, read_scalars
+from results.bundle_runs import (
     BUNDLE_RUN,
     REPO,
     final_network,
@@ -48,8 +46,9 @@ from .bundle_runs import (
     train_or_reuse,
     write_datalist,
 )
-from .machine import machine_info
-from .publish import publish, table_row
+from results.machine import machine_info
+from results.publish import publish, table_row
+from scipy import ndimage
 
 VARIANTS = {
     "weight_map": {"title": "UNet 2D + weight map (w0 10, sigma 5)", "args": []},
@@ -233,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     result["pictures"] = {"overlay": str(overlay.relative_to(docs_dir)), "curves": str(curves.relative_to(docs_dir))}
     rows = []
     command = (
-        "python -m monai_unet_bundle.results.nuclei2d"
+        "python -m results.nuclei2d"
         + (" --quick" if args.quick else "")
         + (f" --seeds {' '.join(map(str, seeds))}" if args.seeds else "")
     )
