@@ -10,11 +10,11 @@ TORCH_VERSION ?= 2.13.0
 TORCH_CPU_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench results clean
+.PHONY: setup demo test lint bench results weights clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile configs/metadata.json
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	@if $(PY) -c "import torch" 2>/dev/null; then \
@@ -26,7 +26,9 @@ $(STAMP): pyproject.toml Makefile
 		echo "no GPU: installing the CPU build of torch $(TORCH_VERSION) before the package"; \
 		$(PY) -m pip install --quiet $(TORCH_CPU_INDEX) "torch==$(TORCH_VERSION)"; \
 	fi
-	$(PY) -m pip install --quiet -e ".[test,export]"
+	# the versions configs/metadata.json pins (what the model zoo installs) are the versions tested here
+	$(PY) -c 'import json; m = json.load(open("configs/metadata.json")); pins = {"monai": m["monai_version"], "torch": m["pytorch_version"], "numpy": m["numpy_version"], **m["required_packages_version"]}; print("\n".join(f"{k}=={v}" for k, v in pins.items()))' > $(VENV)/metadata-pins.txt
+	$(PY) -m pip install --quiet -c $(VENV)/metadata-pins.txt -e ".[test,export]"
 	# the real data files only (MNI152 template, stardist nuclei); their Python packages are never imported
 	$(PY) -m pip install --quiet --no-deps "nilearn==0.14.1" "stardist==0.9.2"
 	touch $(STAMP)
@@ -37,8 +39,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, then the model zoo's own formatters with its settings (pyproject.toml [tool.black] / [tool.isort], .flake8)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m black --check --quiet .
+	$(PY) -m isort --check --quiet .
+	$(PY) -m flake8 .
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
@@ -48,6 +55,12 @@ bench: $(STAMP)
 results: $(STAMP)
 	$(PY) -m results.nuclei2d
 	$(PY) -m results.brain3d
+
+# the released weights (large_files.yml): train the default bundle, then export TorchScript beside model.pt
+weights: $(STAMP)
+	$(PY) -m monai.bundle run --config_file configs/train.yaml
+	$(PY) -m monai.bundle ckpt_export --net_id network_def --filepath models/model.ts --ckpt_file models/model.pt \
+		--meta_file configs/metadata.json --config_file configs/inference.yaml
 
 clean:
 	rm -rf outputs eval runs

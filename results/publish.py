@@ -13,7 +13,7 @@ def save_json(path: str | Path, record: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.write_text(json.dumps(record, indent=4) + "\n")
     tmp.replace(path)
     return path
 

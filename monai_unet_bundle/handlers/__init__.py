@@ -10,6 +10,7 @@ from .metrics_report import ClassNamedMetricsSaver
 from .non_finite_loss import NonFiniteLossHandler as NonFiniteLossHandler
 from .per_class_metrics import PerClassMetrics
 from .resume import ResumeFromCheckpoint
+from .validate_at_end import ValidateAtEnd
 
 __all__ = [
     "BestModelSaver",
@@ -22,5 +23,6 @@ __all__ = [
     "PhysicalHausdorffDistanceMetric",
     "ResumableEarlyStopHandler",
     "ResumeFromCheckpoint",
+    "ValidateAtEnd",
     "foreground_class_names",
 ]

@@ -215,7 +215,10 @@ def test_overridden_max_epochs_drives_the_schedule_and_validation():
         assert span == epochs, f"LR schedule spans {span} epochs for train#trainer#max_epochs={epochs}"
         handlers = train.get_parsed_content("train#handlers")
         (validation,) = [h for h in handlers if type(h).__name__ == "ValidationHandler"]
-        assert validation.interval == min(5, epochs), (epochs, validation.interval)
+        (at_end,) = [h for h in handlers if type(h).__name__ == "ValidateAtEnd"]
+        # the model zoo's convention: the interval is @val_interval; ValidateAtEnd covers the run's last epoch
+        assert validation.interval == 5 and at_end.interval == 5, (epochs, validation.interval, at_end.interval)
+        assert at_end.validator is validation.validator
 
 
 def test_inference_as_monailabel_runs_it_matches_the_bundle_run(tmp_path, monailabel_cases):
