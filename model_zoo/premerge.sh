@@ -15,7 +15,8 @@ set -euo pipefail
 NAME=brain_mri_tissue_segmentation
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 ZOO=$(cd "${1:?usage: premerge.sh ZOO [PYTHON]}" && pwd)
-PY=$(cd "$HERE" && realpath "${2:-.venv/bin/python}")
+PY=${2:-.venv/bin/python}
+[[ $PY = /* ]] || PY=$HERE/$PY  # not realpath: a venv's python is a symlink to the base interpreter
 SCHEMA=${META_SCHEMA:-$HERE/../shared/reference/meta_schema_20240725.json}
 BUNDLE=$ZOO/models/$NAME
 
