@@ -31,6 +31,7 @@ cp "$HERE"/model_zoo/unit_tests/test_${NAME}*.py "$ZOO/ci/unit_tests/"
 
 cd "$ZOO"
 export PYTHONPATH=$ZOO  # as the zoo's premerge job sets it
+export PATH=$(dirname "$PY"):$PATH  # torchrun, as the zoo's environment has it
 set -x
 "$PY" ci/verify_bundle.py -b "$NAME" -m min
 "$PY" ci/verify_bundle.py -b "$NAME" -m full

@@ -18,7 +18,7 @@ class TestBrainMRITissueSegmentationMGPU(unittest.TestCase):
     def setUp(self):
         self.dataset_dir = tempfile.mkdtemp()
         self.output_dir = tempfile.mkdtemp()
-        write_msd_folder(self.dataset_dir)
+        write_msd_folder(self.dataset_dir, num_cases=10)  # 2 validation cases: one per process
 
     def tearDown(self):
         shutil.rmtree(self.dataset_dir)
