@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Run the MONAI model zoo's own premerge checks on this bundle, offline, as a zoo reviewer would.
 #
-#   bash model_zoo/premerge.sh ZOO [PYTHON]
+#   bash model_zoo/premerge.sh ZOO [PYTHON] [FORMAT_PYTHON]
 #
 # ZOO: a checkout of Project-MONAI/model-zoo (its ci/, runtests.sh, setup.cfg, pyproject.toml are used as they are).
 # PYTHON: an interpreter whose environment has the bundle's pins (configs/metadata.json) and the zoo's
 #   requirements-dev tools (black, isort, flake8 + plugins, parameterized); default: .venv/bin/python.
+# FORMAT_PYTHON: the interpreter for runtests.sh (default PYTHON). runtests.sh checks the whole zoo, whose own files
+#   were formatted by the black of their day: a newer black reformats some of them (not this bundle's).
 # Needs models/model.pt (and models/model.ts): `make weights` trains and exports them. The schema is taken from
 # ../shared/reference/meta_schema_20240725.json or $META_SCHEMA (the zoo's prepare_schema.py would download it).
 # Steps (each must pass): a clean copy of HEAD placed as ZOO/models/brain_mri_tissue_segmentation, the weights
@@ -37,4 +39,4 @@ set -x
 "$PY" ci/verify_bundle.py -b "$NAME" -m full
 PYTHONPATH=$BUNDLE "$PY" ci/unit_tests/runner.py --b "$NAME"
 PYTHONPATH=$BUNDLE "$PY" -m torch.distributed.run --nproc_per_node=1 ci/unit_tests/runner.py --b "$NAME" --dist True
-MONAI_MODEL_ZOO_PY_EXE=$PY bash runtests.sh --isort --black --flake8
+MONAI_MODEL_ZOO_PY_EXE=${3:-$PY} bash runtests.sh --isort --black --flake8

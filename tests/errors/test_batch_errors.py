@@ -22,7 +22,8 @@ from monai_unet_bundle.inference import BatchReport, PredictionDataset
 from tests.conftest import REPO
 
 #: the writer of configs/inference.yaml (SaveImaged + AtomicNibabelWriter) on a 256^3 random label map (~17 MB to gzip)
-_WRITER = textwrap.dedent("""
+_WRITER = textwrap.dedent(
+    """
     import sys, numpy, torch
     from monai.data import MetaTensor
     from monai.transforms import SaveImage
@@ -32,7 +33,8 @@ _WRITER = textwrap.dedent("""
                      separate_folder=False, print_log=False, writer=AtomicNibabelWriter)
     while True:
         save(MetaTensor(labels, affine=torch.eye(4), meta={"filename_or_obj": sys.argv[2]}))
-""")
+"""
+)
 
 
 @pytest.mark.slow

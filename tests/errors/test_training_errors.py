@@ -42,13 +42,15 @@ CLI_TINY = [
 ]
 
 #: writes checkpoints of ~64 MB in a loop, so a SIGKILL lands inside a write
-_WRITER = textwrap.dedent("""
+_WRITER = textwrap.dedent(
+    """
     import sys, torch
     from monai_unet_bundle.checkpoints import CheckpointSeries
     series = CheckpointSeries(sys.argv[1], keep=None)
     for epoch in range(1, 1000):
         series.save({"trainer": {"epoch": epoch}, "w": torch.full((16_000_000,), float(epoch))}, epoch)
-""")
+"""
+)
 
 
 @pytest.mark.slow
