@@ -135,3 +135,12 @@ def test_make_lint_runs_the_zoo_formatters_with_the_zoo_settings():
     assert "skip-magic-trailing-comma = true" in project and 'profile = "black"' in project
     flake8 = (REPO / ".flake8").read_text()
     assert "select = B,C,E,F,N,P,T4,W,B9" in flake8 and "max_line_length = 120" in flake8
+
+
+def test_eval_metrics_are_the_figures_the_readme_publishes_for_these_weights():
+    """metadata.json's eval_metrics describe the weights `make demo` / `make weights` train: the README's demo table
+    and the bundle card quote the same held-out mean Dice."""
+    readme_row = re.search(r"^\| Dice \(`make demo`[^|]*\|(.*)\|\s*$", (REPO / "README.md").read_text(), flags=re.M)
+    readme_mean = float(readme_row.group(1).split("|")[-1])
+    card_mean = float(re.search(r"^\| mean \| ([0-9.]+) \|", (REPO / "docs" / "README.md").read_text(), re.M).group(1))
+    assert META["eval_metrics"]["val_mean_dice"] == pytest.approx(readme_mean, abs=5e-4) == card_mean
