@@ -11,7 +11,7 @@ import pytest
 import torch
 from monai.bundle import ConfigWorkflow
 from tests.conftest import CONFIGS, TINY_INFER, TINY_TRAIN, write_nifti
-from tests.inference.conftest import AFFINES, blob_image
+from tests.prediction.conftest import AFFINES, blob_image
 
 
 def _workflow(config_file, workflow_type, **overrides):

@@ -14,7 +14,7 @@ import torch
 from monai.bundle import ConfigParser
 from monai.losses import DeepSupervisionLoss
 from monai.transforms import CenterSpatialCropd
-from monai_unet_bundle.inferers import OverlapTileInferer
+from monai_unet_bundle.prediction import OverlapTileInferer
 from monai_unet_bundle.networks import U2Net, UNet
 
 ROOT = Path(__file__).resolve().parents[2]

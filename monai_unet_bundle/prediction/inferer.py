@@ -7,7 +7,7 @@ fused output of multi-output networks. The stitched logits are float32 on ``stit
 GPU holds only windows).
 
 When the network is a valid-padded U-Net (``network.valid``), the paper's overlap-tile strategy is used instead
-(:class:`~monai_unet_bundle.inferers.overlap_tile.OverlapTileInferer`): ``roi_size`` is then the network's input
+(:class:`~monai_unet_bundle.prediction.overlap_tile.OverlapTileInferer`): ``roi_size`` is then the network's input
 patch, rounded to the nearest legal size; tiles are its output size and are stitched without blending.
 
 Shapes: ``inputs`` ``(B, C_in, *spatial)`` -> logits ``(B, C_out, *spatial)`` (a MetaTensor when the input is one).
@@ -29,9 +29,9 @@ import torch
 from monai.data import MetaTensor, dense_patch_slices
 from monai.inferers import SlidingWindowInferer, sliding_window_inference
 from monai.utils import ensure_tuple_rep
-from monai_unet_bundle.inferers.batchnorm_folding import fold_batchnorm
-from monai_unet_bundle.inferers.overlap_tile import OverlapTileInferer
-from monai_unet_bundle.inferers.window_predictor import WindowPredictor, autocast_dtype, flip_combinations
+from monai_unet_bundle.prediction.batchnorm_folding import fold_batchnorm
+from monai_unet_bundle.prediction.overlap_tile import OverlapTileInferer
+from monai_unet_bundle.prediction.window_predictor import WindowPredictor, autocast_dtype, flip_combinations
 from torch import nn
 from tqdm import tqdm
 

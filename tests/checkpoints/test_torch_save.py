@@ -6,8 +6,8 @@ import os
 
 import pytest
 import torch
-from monai_unet_bundle.checkpoints import atomic_torch_save, remove_stale_temporaries
-from monai_unet_bundle.checkpoints.atomic import TEMPORARY_MARK
+from monai_unet_bundle.atomic_write import remove_abandoned_temporaries
+from monai_unet_bundle.checkpoints import atomic_torch_save
 
 
 def test_round_trip_with_weights_only(tmp_path):
@@ -27,14 +27,18 @@ def test_a_failing_write_keeps_the_previous_file(tmp_path):
 
 
 def test_remove_stale_temporaries_only_touches_partial_files(tmp_path):
+    dead = 999_999_999  # above any pid_max: no such process
     keep = [tmp_path / "checkpoint_epoch_0001.pt", tmp_path / "model.pt"]
-    stale = [tmp_path / f".checkpoint_epoch_0002.pt{TEMPORARY_MARK}123", tmp_path / f".model.pt{TEMPORARY_MARK}9"]
+    stale = [
+        tmp_path / f".checkpoint_epoch_0002.pt.{dead}.0123abcd.part.pt",
+        tmp_path / f".model.pt.{dead}.0123abcd.part.pt",
+    ]
     for path in keep + stale:
         path.write_bytes(b"x")
-    removed = remove_stale_temporaries(tmp_path, "checkpoint_epoch_*.pt")
+    removed = remove_abandoned_temporaries(tmp_path, min_age_s=0, name="checkpoint_epoch_*.pt")
     assert removed == [stale[0]]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in keep + stale[1:])
-    assert remove_stale_temporaries(tmp_path / "missing") == []
+    assert remove_abandoned_temporaries(tmp_path / "missing") == []
 
 
 WRITER = """

@@ -30,15 +30,10 @@ import torch.nn.functional as F
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.data.utils import to_affine_nd
-from monai.transforms import MapTransform
-from monai_unet_bundle.inference.atomic_writer import SCALING_KEY
+from monai.transforms import LoadImage, MapTransform
+from monai_unet_bundle.prediction.output import source_path
 
-__all__ = ["InvertToInputd", "label_dtype_for"]
-
-
-def label_dtype_for(num_classes: int) -> torch.dtype:
-    """uint8 for up to 256 classes, else int32 (written as uint16 by the saver)."""
-    return torch.uint8 if num_classes <= 256 else torch.int32
+__all__ = ["InputLabeld", "InvertToInputd"]
 
 
 def _as_numpy(affine: Any) -> np.ndarray:
@@ -53,13 +48,13 @@ class InvertToInputd(MapTransform):
         ref_key: the preprocessed image: its ``affine`` is the network grid's, its meta holds the input file's
             ``original_affine`` and ``spatial_shape``.
         prob_key: when set, also store the probabilities in the input's geometry there: ``(C, *input_grid)``
-            uint8, probability = value / 255 (written to NIfTI with that scale factor).
+            uint8, probability = value / 255 (the writers store that scale).
         softmax: the inputs are logits (softmax, or sigmoid for one channel); False: already probabilities.
         slab_voxels: input voxels resampled per step; bounds the extra memory.
         allow_missing_keys: skip absent keys.
 
-    The label map is a MetaTensor whose ``affine`` is the input file's, so ``SaveImaged(resample=False)`` writes it
-    with exactly the input's shape, affine and orientation.
+    The label map is a MetaTensor whose ``affine`` is the input file's: the writers of
+    :mod:`~monai_unet_bundle.prediction.output` store it with exactly the input's shape, affine and orientation.
     """
 
     def __init__(
@@ -152,7 +147,7 @@ class InvertToInputd(MapTransform):
         if probs.device.type != "cpu":
             probs = probs.cpu()
         channels = probs.shape[0]
-        labels = torch.empty((1, *shape), dtype=label_dtype_for(max(channels, 2)))
+        labels = torch.empty((1, *shape), dtype=torch.uint8 if channels <= 256 else torch.int32)
         quantised = torch.empty((channels, *shape), dtype=torch.uint8) if self.prob_key else None
         rows_per_slab = max(1, self.slab_voxels // max(1, math.prod(shape[1:])))
         with torch.no_grad():
@@ -170,11 +165,7 @@ class InvertToInputd(MapTransform):
         meta["spatial_shape"] = np.asarray(shape)
         affine = torch.as_tensor(input_affine, dtype=torch.float64)
         out = MetaTensor(labels, affine=affine, meta=dict(meta))
-        prob_out = None
-        if quantised is not None:
-            prob_meta = dict(meta)
-            prob_meta[SCALING_KEY] = (1.0 / 255.0, 0.0)
-            prob_out = MetaTensor(quantised, affine=affine.clone(), meta=prob_meta)
+        prob_out = None if quantised is None else MetaTensor(quantised, affine=affine.clone(), meta=dict(meta))
         return out, prob_out
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -189,4 +180,22 @@ class InvertToInputd(MapTransform):
             d[key], probabilities = self.invert(d[key], ref_meta, network_affine)
             if self.prob_key:
                 d[self.prob_key] = probabilities
+        return d
+
+
+class InputLabeld(MapTransform):
+    """Replace a preprocessed label ``d[keys]`` by its file as stored: ``(1, *input_grid)``, the input's geometry.
+
+    Validation and evaluation score the labels of :class:`InvertToInputd` against this, so their Dice is the Dice
+    of the files ``predict`` writes, not of a resampled copy. The file is the label's ``meta["filename_or_obj"]``.
+    """
+
+    def __init__(self, keys: KeysCollection = "label", allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.load = LoadImage(image_only=True, ensure_channel_first=True)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.load(source_path(d[key]))
         return d

@@ -25,19 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from monai_unet_bundle.data.datalist import DatasetError, case_name, inference_datalist
+from monai_unet_bundle.prediction.output import PredictionOutput
 
 __all__ = ["collect_inputs", "main", "overrides_from_args"]
-
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-
-def default_bundle_root() -> Path:
-    """The bundle root holding configs/inference.yaml: the current folder if it has one, else this checkout."""
-    for candidate in (Path.cwd(), _PACKAGE_ROOT):
-        if (candidate / "configs" / "inference.yaml").is_file():
-            return candidate
-    return Path.cwd()
-
 
 def collect_inputs(inputs: list[str]) -> list[dict[str, str]]:
     """Datalist items ``{"image": absolute path}`` for files, folders and datalist JSON files, in the order given.
@@ -62,8 +52,8 @@ def collect_inputs(inputs: list[str]) -> list[dict[str, str]]:
             continue  # the same file named twice
         if name in seen:
             raise DatasetError(
-                f"two inputs would write the same output '{name}_seg.nii.gz': {seen[name]} and "
-                f"{item['image']}; predict them into different --output-dir folders"
+                f"two inputs would write the same output '{PredictionOutput().path(name, '').name}': {seen[name]} "
+                f"and {item['image']}; predict them into different --output-dir folders"
             )
         seen[name] = item["image"]
         unique.append(item)
@@ -124,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bundle-root",
         type=Path,
-        default=None,
-        help="bundle root (default: the current folder or this checkout, whichever has configs/)",
+        default=Path("."),
+        help="bundle root: the folder holding configs/inference.yaml and models/ (default: the current folder)",
     )
     parser.add_argument("--overwrite", action="store_true", help="predict again where the output exists")
     parser.add_argument(
@@ -152,8 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the predict command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    args.bundle_root = (args.bundle_root or default_bundle_root()).resolve()
+    args.bundle_root = args.bundle_root.resolve()
     configs_dir = args.bundle_root / "configs"
+    if not (configs_dir / "inference.yaml").is_file():
+        print(
+            f"predict: {args.bundle_root} is not a bundle root (no configs/inference.yaml): run from the bundle "
+            "folder or pass --bundle-root",
+            file=sys.stderr,
+        )
+        return 2
     config_files = [str(configs_dir / "inference.yaml")] + [str(Path(c).resolve()) for c in args.config]
     missing = [c for c in config_files if not Path(c).is_file()]
     if missing:
