@@ -144,7 +144,8 @@ class SegmentationInferer(SlidingWindowInferer):
         interval = [r if r == n else max(int(r * (1 - o)), 1) for r, n, o in zip(roi, size, overlap)]
         return len(dense_patch_slices(size, roi, interval))
 
-    def _overlap_tile(self, net: Any) -> OverlapTileInferer:
+    def overlap_tile(self, net: Any) -> OverlapTileInferer:
+        """The overlap-tile inferer used for valid-padded ``net``: tiles of the output size of a ``roi_size`` patch."""
         spatial = net.spatial_dims
         roi = [int(r) for r in ensure_tuple_rep(self.roi_size, spatial)]
         border = int(net.valid_border())
@@ -167,7 +168,7 @@ class SegmentationInferer(SlidingWindowInferer):
             with torch.no_grad():
                 if valid:
                     plain = inputs.as_tensor() if isinstance(inputs, MetaTensor) else inputs
-                    out = self._overlap_tile(net)(plain, predictor, *args, **kwargs)
+                    out = self.overlap_tile(net)(plain, predictor, *args, **kwargs)
                     if self.stitch_device is not None:
                         out = out.to(self.stitch_device)
                     if isinstance(inputs, MetaTensor):
