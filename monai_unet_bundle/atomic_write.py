@@ -1,13 +1,11 @@
 """Files written whole or not at all, and the one rule that cleans up after killed writers.
 
-Every file the package writes -- checkpoints, predictions, metric reports, and the result runs' JSON -- goes
-through :func:`atomic_write`: the bytes go to a hidden temporary beside the target,
-``.<name>.<pid>.<8 hex>.part<suffix>`` (the suffix kept, so nibabel still picks gzip from it), are synced to disk,
-and the temporary is renamed over the target (``os.replace``: atomic within one file system), then the folder entry
-is synced. A reader, or the next run's "skip what exists" check, sees the old file or the new one, never a
-truncated one. A failed write removes its temporary; a killed writer leaves it, and
-:func:`remove_abandoned_temporaries` deletes it once the process named in it is gone and it has not changed for
-``min_age_s`` seconds. Example::
+Checkpoints, predictions, metric reports and the result runs' JSON go through :func:`atomic_write`: the bytes go to
+a hidden temporary beside the target (``.<name>.<pid>.<8 hex>.part<suffix>``, the suffix kept for writers that pick
+a format from it), are synced to disk and renamed over the target (``os.replace``: atomic in one file system). A
+reader sees the old file or the new one, never a truncated one. A killed writer leaves its temporary;
+:func:`remove_abandoned_temporaries` deletes it once its process is gone and it has not changed for a while.
+Example::
 
     with atomic_write("models/model.pt") as partial:
         torch.save(state, partial)
@@ -22,7 +20,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -74,11 +72,10 @@ def atomic_write(target: str | os.PathLike) -> Iterator[Path]:
 
 def _process_alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        with suppress(PermissionError):  # alive, someone else's
+            os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # alive, someone else's
-        return True
     return True
 
 

@@ -2,8 +2,8 @@
 
 from .rng import rng_state, set_rng_state
 from .series import CheckpointError, CheckpointSeries, LoadedCheckpoint
-from .training_state import restore_training_state, training_state, unwrap_network
 from .torch_save import atomic_torch_save
+from .training_state import restore_training_state, training_state, unwrap_network
 from .transform_rng import TransformRandomState
 
 __all__ = [

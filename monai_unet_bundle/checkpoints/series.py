@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from monai_unet_bundle.atomic_write import remove_abandoned_temporaries
 
 from .torch_save import atomic_torch_save

@@ -1,10 +1,8 @@
 """Mixed precision for MONAI engines on any device: bf16 autocast on CPUs with native bf16, fp16 on CUDA.
 
-MONAI's SupervisedTrainer / SupervisedEvaluator only autocast on CUDA (``amp=True`` enters
-``torch.autocast("cuda")``), so on a CPU their ``amp`` flag does nothing. :class:`AutocastInferer` is the engine's
-``inferer``: it runs the forward pass inside ``torch.autocast("cpu", bfloat16)`` and hands float32 outputs to the
-loss. On CUDA it steps aside for the engine's own ``amp`` path (with its GradScaler for fp16). The engine's
-``iteration_update`` stays free. Example::
+MONAI's engines autocast only on CUDA (``amp=True`` enters ``torch.autocast("cuda")``). :class:`AutocastInferer`, the
+engine's ``inferer``, runs the forward pass under CPU bf16 autocast and hands float32 outputs to the loss; on CUDA
+it leaves it to the engine's ``amp`` (and GradScaler). No private engine method is touched. Example::
 
     trainer:
       _target_: SupervisedTrainer
@@ -20,13 +18,27 @@ from typing import Any
 import torch
 from monai.inferers import Inferer, SimpleInferer
 
-__all__ = ["AutocastInferer", "cpu_has_fast_bf16", "native_amp"]
+__all__ = ["AutocastInferer", "autocast_dtype", "cpu_has_fast_bf16", "native_amp"]
 
 
 def cpu_has_fast_bf16() -> bool:
     """True when this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def autocast_dtype(device: str | torch.device, amp: bool = True) -> torch.dtype | None:
+    """The autocast dtype on ``device``: fp16 on CUDA, bf16 on a CPU with native bf16, else None (also without amp).
+
+    Example::
+
+        >>> autocast_dtype("cpu", amp=False) is None
+        True
+    """
+    kind = torch.device(device).type
+    if amp and kind == "cuda":
+        return torch.float16
+    return torch.bfloat16 if amp and kind == "cpu" and cpu_has_fast_bf16() else None
 
 
 def native_amp(device: str | torch.device, amp: bool) -> bool:
@@ -62,7 +74,7 @@ class AutocastInferer(Inferer):
         super().__init__()
         self.inferer = inferer or SimpleInferer()
         on_cpu = bool(amp) and torch.device(device).type == "cpu"
-        self.dtype = (dtype or (torch.bfloat16 if cpu_has_fast_bf16() else None)) if on_cpu else None
+        self.dtype = (dtype or autocast_dtype(device, amp)) if on_cpu else None
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.dtype is None:

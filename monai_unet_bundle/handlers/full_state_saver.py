@@ -1,8 +1,9 @@
 """Save the full training state every N epochs, atomically, from rank 0 only.
 
-MONAI's ``CheckpointSaver`` writes with ``atomic=False`` (a killed run can leave a truncated file) and its trainer
-state holds what ``weights_only`` loading needs allow-listing; this handler writes
-:func:`~monai_unet_bundle.checkpoints.training_state` dicts through a
+Not ignite's ``Checkpoint`` + ``DiskSaver(atomic=True)`` (under MONAI's ``CheckpointSaver``): that save syncs
+neither file nor folder, leaves ``tmpXXXXXXXX`` files outside :mod:`monai_unet_bundle.atomic_write`'s clean-up rule,
+deletes the oldest file before writing the new one and forgets an earlier run's files when resumed. This handler
+writes :func:`~monai_unet_bundle.checkpoints.training_state` dicts (``weights_only``-loadable) through a
 :class:`~monai_unet_bundle.checkpoints.CheckpointSeries`. Pair it with :class:`.ResumeFromCheckpoint`. Example::
 
     train#handlers:

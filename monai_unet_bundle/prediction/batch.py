@@ -1,21 +1,10 @@
 """Batch inference that survives bad inputs: sharding, skipping finished cases, per-file failures, a summary.
 
-Wired by ``configs/inference.yaml`` around MONAI's ``SupervisedEvaluator``, through public hooks only:
-
-- :class:`PredictionDataset` (the config's ``dataset``): this process's shard of the datalist (``RANK`` /
-  ``WORLD_SIZE`` from torchrun), minus the cases the output contract counts as done (unless ``overwrite``); an
-  input that cannot be loaded or preprocessed is reported as failed and never reaches the evaluator.
-- :class:`~monai_unet_bundle.prediction.output.SavePredictiond` (the last postprocessing step) reports each written
-  case, and a failed write as a failure of that file.
-- :class:`BatchReport` (the config's ``report``, also an evaluator handler that releases each finished volume):
-  counts done / skipped / failed; ``finish()`` prints the summary and exits with status 1 when any file failed.
-
-Example (what the config does)::
-
-    report = BatchReport()
-    dataset = PredictionDataset(items, preprocessing, output_dir="out", report=report)
-    evaluator = SupervisedEvaluator(..., DataLoader(dataset), postprocessing=... SavePredictiond(report=report))
-    report.attach(evaluator); evaluator.run(); report.finish()
+``configs/inference.yaml`` wires it around MONAI's ``SupervisedEvaluator`` through public hooks only: the
+``dataset`` (:class:`PredictionDataset`: this process's shard, minus finished cases, unreadable inputs reported and
+skipped), the writer at the end of the ``postprocessing`` (``SavePredictiond``: reports each written case, and a
+failed write as that file's failure) and the ``report`` (:class:`BatchReport`, also a handler that releases each
+finished volume; ``finish()`` prints the summary and exits with status 1 when any file failed).
 """
 
 from __future__ import annotations
@@ -25,6 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +119,8 @@ class PredictionDataset(IterableDataset):
     """The inputs this process predicts, preprocessed one at a time: its shard, minus finished cases.
 
     Args:
-        data: items ``{"image": path, ...}`` (e.g. ``inference_datalist(...)``), identical on every process, or a
-            function returning them: nothing is listed before the first iteration (reading the config's properties
-            needs no data).
+        data: items ``{"image": path, ...}`` identical on every process, or a function returning them (called on
+            first use: reading the config's properties needs no data).
         transform: the preprocessing.
         output_dir: where the outputs go; an input whose output exists (``output.done``) is skipped unless
             ``overwrite``.
@@ -140,9 +129,8 @@ class PredictionDataset(IterableDataset):
         report: the :class:`BatchReport` told about skipped and failed cases.
         shard: take only this process's share (``items[rank::world_size]``) under torchrun.
 
-    An input whose transform raises is reported as failed (file and reason) and skipped. ``data`` holds the pending
-    items; the dataset has no length (the evaluator's epoch ends when they run out). Iterate it in the main process
-    (``num_workers=0``): the report counts there.
+    An input whose transform raises is reported as failed and skipped. ``data`` holds the pending items; there is no
+    length (the epoch ends when they run out). Iterate in the main process (``num_workers=0``), where the report is.
     """
 
     def __init__(
@@ -162,22 +150,19 @@ class PredictionDataset(IterableDataset):
         self.overwrite = overwrite
         self.report = report if report is not None else BatchReport()
         self.shard = shard
-        self._pending: list[dict] | None = None
 
-    @property
+    @cached_property
     def data(self) -> list[dict]:
         """The items this process will predict (listed, sharded and checked against the outputs on first use)."""
-        if self._pending is None:
-            items = [dict(item) for item in (self._data() if callable(self._data) else self._data)]
-            rank, world = process_shard() if self.shard else (0, 1)
-            # shard before skipping: every process sees the same list, whatever the others have written so far
-            self._pending = []
-            for item in items[rank::world]:
-                if self.output.done(item["image"], self.output_dir) and not self.overwrite:
-                    self.report.add_skipped(str(item["image"]), self.output.path(item["image"], self.output_dir))
-                else:
-                    self._pending.append(item)
-        return self._pending
+        items = [dict(item) for item in (self._data() if callable(self._data) else self._data)]
+        rank, world = process_shard() if self.shard else (0, 1)
+        pending = []  # shard before skipping: the shares never depend on what the others have written so far
+        for item in items[rank::world]:
+            if self.output.done(item["image"], self.output_dir) and not self.overwrite:
+                self.report.add_skipped(str(item["image"]), self.output.path(item["image"], self.output_dir))
+            else:
+                pending.append(item)
+        return pending
 
     def __iter__(self) -> Any:
         for item in self.data:

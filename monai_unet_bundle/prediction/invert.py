@@ -1,19 +1,12 @@
 """Segmentation logits on the network's grid -> a label map on the input file's grid, in bounded memory.
 
-MONAI's usual tail (``Activationsd(softmax) -> Invertd -> AsDiscreted(argmax)``) resamples all C class
-probabilities at the input's full resolution at once: C float32 volumes plus a sampling grid of the same size
-(4 classes at 35 M voxels: 560 MB of probabilities, more for the grid). :class:`InvertToInputd` computes the
-same result slab by slab along the input's first axis: each slab's voxels are mapped into the network grid
-through the two affines, the probabilities there are interpolated trilinearly (``grid_sample``, clamped at the
-border as Spacing's inverse is), and only the argmax of the slab is kept. Extra memory is one slab (``slab_voxels``
-voxels times C, a few tens of MB) plus the label map itself (1 byte per voxel).
-
-The mapping uses the affines only: input voxel ``i`` goes to network voxel ``inv(A_net) @ A_input @ i``, where
-``A_input`` is the file's ``original_affine`` and ``A_net`` the preprocessed image's ``affine``. That is exact
-for any chain of Orientation, Spacing, crops and pads. Input voxels more than one voxel outside the network grid
-(regions a crop removed) are background.
-
-Example (the bundle's postprocessing)::
+MONAI's ``Activationsd(softmax) -> Invertd -> AsDiscreted(argmax)`` resamples all C probabilities at the input's
+resolution at once (C float32 volumes plus a sampling grid). :class:`InvertToInputd` computes the same slab by slab
+along the input's first axis: each slab's voxels are mapped into the network grid through the two affines
+(``inv(A_net) @ A_input``: exact for any chain of Orientation, Spacing, crops and pads), the probabilities there
+are interpolated trilinearly (``grid_sample``, border-clamped as Spacing's inverse is) and only the argmax is kept.
+Extra memory: one slab (``slab_voxels`` x C) plus the label map. Voxels over one voxel outside the grid are
+background. Example (the bundle's postprocessing)::
 
     InvertToInputd(keys="pred", ref_key="image")   # pred (4, 80, 96, 80) logits -> (1, 181, 217, 181) uint8
 """
@@ -186,8 +179,8 @@ class InvertToInputd(MapTransform):
 class InputLabeld(MapTransform):
     """Replace a preprocessed label ``d[keys]`` by its file as stored: ``(1, *input_grid)``, the input's geometry.
 
-    Validation and evaluation score the labels of :class:`InvertToInputd` against this, so their Dice is the Dice
-    of the files ``predict`` writes, not of a resampled copy. The file is the label's ``meta["filename_or_obj"]``.
+    Validation and evaluation score :class:`InvertToInputd`'s labels against it: the Dice of the files ``predict``
+    writes, not of a resampled copy. The file is the label's ``meta["filename_or_obj"]``.
     """
 
     def __init__(self, keys: KeysCollection = "label", allow_missing_keys: bool = False) -> None:

@@ -1,18 +1,11 @@
 """The output contract: what a case's prediction is called, how it is written, and when a case counts as done.
 
-One :class:`PredictionOutput` is read by everything that writes or looks for predictions -- the batch runner
-(:class:`~monai_unet_bundle.prediction.batch.PredictionDataset` skips finished cases), the writing transform
-(:class:`SavePredictiond`, the last step of inference, evaluation and validation), ``predict`` (clashing output
-names) and the demo (where to read the results). The file format is the :class:`SegmentationWriter` it holds: a
-new format (e.g. DICOM-SEG) is one new writer class, chosen in the config::
-
-    output:
-      _target_: monai_unet_bundle.prediction.PredictionOutput
-      writer: {_target_: monai_unet_bundle.prediction.NiftiWriter}
-
-A writer receives the label map already in the input file's geometry (``(1, *input_grid)``, its ``affine`` the
-input's), the source image's metadata (``filename_or_obj`` is its path) and the class names, and writes whole or
-not at all (:mod:`monai_unet_bundle.atomic_write`).
+One :class:`PredictionOutput` is read by the batch runner (skipping finished cases), the writing transform
+:class:`SavePredictiond` (the end of inference, evaluation and validation), ``predict`` and the demo. The format is
+its :class:`SegmentationWriter`: a new one (e.g. DICOM-SEG) is one new writer class, chosen in the config's
+``prediction_output: {_target_: ...PredictionOutput, writer: {_target_: ...}}``. A writer gets the label map in the
+input file's geometry (``(1, *input_grid)``, ``affine`` the input's), the source image's metadata
+(``filename_or_obj``: its path) and the class names, writes whole or not at all, and returns the written paths.
 """
 
 from __future__ import annotations
@@ -35,14 +28,11 @@ __all__ = ["NiftiWriter", "PredictionOutput", "SavePredictiond", "SegmentationWr
 
 
 def source_path(item: Any) -> str | None:
-    """The input file of a sample: ``item`` itself (a path), its ``meta["filename_or_obj"]``, or a batch's first."""
-    if isinstance(item, Mapping) and "filename_or_obj" not in item:
-        item = item.get("image")
-    meta = item if isinstance(item, Mapping) else getattr(item, "meta", None)
-    source = meta.get("filename_or_obj") if meta is not None else item
+    """The input file of a sample: ``filename_or_obj`` of a MetaTensor's or a meta dict (a batch's first)."""
+    source = (item if isinstance(item, Mapping) else getattr(item, "meta", {})).get("filename_or_obj")
     if isinstance(source, (list, tuple)):
         source = source[0] if source else None
-    return None if source is None or source == "" else str(source)
+    return str(source) if source else None
 
 
 class SegmentationWriter:
@@ -117,10 +107,7 @@ class PredictionOutput:
 class SavePredictiond(SaveImaged):
     """Write ``d[keys]`` (labels ``(1, *input_grid)`` from ``InvertToInputd``) through a :class:`PredictionOutput`.
 
-    A ``SaveImaged`` by type only, so that MONAI Label, which drops ``SaveImaged`` from a bundle's postprocessing
-    and writes its own result, drops this writer too.
-
-    Args:
+    A ``SaveImaged`` by type only: MONAI Label drops ``SaveImaged`` from a bundle's postprocessing. Args:
         keys: the label map.
         output_dir: the folder; ``None`` writes nothing (validation during training).
         num_classes: classes including background (for the stored dtype and default class names).

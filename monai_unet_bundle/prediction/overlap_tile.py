@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from monai.data import MetaTensor
 from monai.inferers import Inferer
+from monai_unet_bundle.checkpoints.training_state import unwrap_network
 
 __all__ = ["OverlapTileInferer", "mirror_pad"]
 
@@ -63,11 +64,6 @@ def mirror_pad(x: torch.Tensor, pad: Sequence[tuple[int, int]]) -> torch.Tensor:
             step += [before, after]
         x = F.pad(x, step, mode="reflect")
     return x
-
-
-def _unwrap(network: Callable[..., Any]) -> Any:
-    # DataParallel / DistributedDataParallel keep the network's sizing methods on .module
-    return getattr(network, "module", network)
 
 
 class OverlapTileInferer(Inferer):
@@ -133,7 +129,7 @@ class OverlapTileInferer(Inferer):
 
     def _plan(self, spatial_size: Sequence[int], network: Callable[..., Any]) -> tuple[list[int], list[int], int]:
         """Tile output size and border per axis, and the origin alignment, for an image of ``spatial_size``."""
-        net = _unwrap(network)
+        net = unwrap_network(network)
         spatial = len(spatial_size)
         tile = self._per_axis(self.tile_size, spatial, "tile_size")
         if self.border is None:

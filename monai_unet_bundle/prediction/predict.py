@@ -29,6 +29,7 @@ from monai_unet_bundle.prediction.output import PredictionOutput
 
 __all__ = ["collect_inputs", "main", "overrides_from_args"]
 
+
 def collect_inputs(inputs: list[str]) -> list[dict[str, str]]:
     """Datalist items ``{"image": absolute path}`` for files, folders and datalist JSON files, in the order given.
 
@@ -144,17 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.bundle_root = args.bundle_root.resolve()
     configs_dir = args.bundle_root / "configs"
-    if not (configs_dir / "inference.yaml").is_file():
-        print(
-            f"predict: {args.bundle_root} is not a bundle root (no configs/inference.yaml): run from the bundle "
-            "folder or pass --bundle-root",
-            file=sys.stderr,
-        )
-        return 2
     config_files = [str(configs_dir / "inference.yaml")] + [str(Path(c).resolve()) for c in args.config]
     missing = [c for c in config_files if not Path(c).is_file()]
     if missing:
-        print(f"predict: config file(s) not found: {', '.join(missing)}", file=sys.stderr)
+        root = "" if Path(config_files[0]).is_file() else f"; {args.bundle_root} is not a bundle root (--bundle-root)"
+        print(f"predict: config file(s) not found: {', '.join(missing)}{root}", file=sys.stderr)
         return 2
     try:
         overrides = overrides_from_args(args)

@@ -3,14 +3,11 @@
 :class:`WindowPredictor` wraps a network for sliding-window or overlap-tile inference:
 
 - ``torch.inference_mode`` around the forward pass (no autograd bookkeeping, no version counters);
-- mixed precision: bf16 autocast on a CPU with native bf16 (AVX512-BF16 / AMX), fp16 autocast on CUDA, nothing
-  elsewhere (bf16 emulated in software is slower than fp32) -- see :func:`autocast_dtype`;
+- mixed precision: bf16 on a CPU with native bf16, fp16 on CUDA (:func:`~monai_unet_bundle.engines.autocast_dtype`);
 - channels-last memory layout for 2D / 3D windows (oneDNN and cuDNN pick faster kernels for it);
 - a network returning a list or tuple (U2-Net side outputs, deep supervision) contributes its first, fused entry;
 - flip test-time augmentation: the mean of the logits over the window and its mirror images (nnU-Net's mirroring).
-
-The result is a normal (not inference-mode) float32 tensor, so MONAI's stitcher may update it in place and the
-blending buffers keep full precision whatever the compute precision was.
+The result is a normal float32 tensor: the stitcher may update it in place, and blends in full precision.
 """
 
 from __future__ import annotations
@@ -20,27 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from monai_unet_bundle.engines.autocast import cpu_has_fast_bf16
 
-__all__ = ["WindowPredictor", "autocast_dtype", "flip_combinations"]
-
-
-def autocast_dtype(device: str | torch.device, amp: bool = True) -> torch.dtype | None:
-    """The autocast dtype for inference on ``device``: fp16 on CUDA, bf16 on a CPU with native bf16, else None.
-
-    Example::
-
-        >>> autocast_dtype("cpu", amp=False) is None
-        True
-    """
-    if not amp:
-        return None
-    kind = torch.device(device).type
-    if kind == "cuda":
-        return torch.float16
-    if kind == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return None
+__all__ = ["WindowPredictor", "flip_combinations"]
 
 
 def flip_combinations(axes: Sequence[int]) -> list[tuple[int, ...]]:

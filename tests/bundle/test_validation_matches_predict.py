@@ -39,7 +39,9 @@ def _offline_dice(predictions: list[np.ndarray], labels: list[np.ndarray], num_c
 
 @pytest.mark.slow
 def test_validation_dice_equals_the_dice_of_the_predicted_files(tmp_path):
-    data = synthetic.build(tmp_path / "synthetic", num_cases=8, size=32, seed=0).parent  # 32^3 at 2 mm, 2 for validation
+    data = synthetic.build(
+        tmp_path / "synthetic", num_cases=8, size=32, seed=0
+    ).parent  # 32^3 at 2 mm, 2 for validation
     validation = training_datalist(data, "validation")
     assert len(validation) == 2
     # a 3 mm network grid: predictions go back to the 2 mm input grid, in validation as in predict

@@ -14,8 +14,8 @@ import torch
 from monai.bundle import ConfigParser
 from monai.losses import DeepSupervisionLoss
 from monai.transforms import CenterSpatialCropd
-from monai_unet_bundle.prediction import OverlapTileInferer, SegmentationInferer
 from monai_unet_bundle.networks import U2Net, UNet
+from monai_unet_bundle.prediction import OverlapTileInferer, SegmentationInferer
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"

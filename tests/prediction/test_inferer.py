@@ -6,6 +6,7 @@ import pytest
 import torch
 from monai.inferers import sliding_window_inference
 from monai_unet_bundle.engines.autocast import cpu_has_fast_bf16
+from monai_unet_bundle.networks import U2Net, UNet
 from monai_unet_bundle.prediction import (
     OverlapTileInferer,
     SegmentationInferer,
@@ -14,7 +15,6 @@ from monai_unet_bundle.prediction import (
     fold_batchnorm,
 )
 from monai_unet_bundle.prediction.overlap_tile import mirror_pad
-from monai_unet_bundle.networks import U2Net, UNet
 from torch import nn
 
 

@@ -12,7 +12,6 @@ import pytest
 import torch
 from monai.data import MetaTensor
 from monai_unet_bundle.__main__ import main as cli
-from monai_unet_bundle.atomic_write import remove_abandoned_temporaries
 from monai_unet_bundle.prediction import NiftiWriter, PredictionOutput
 from tests.conftest import write_nifti
 from tests.prediction.conftest import THRESHOLD_SET, blob_image
@@ -106,28 +105,3 @@ def test_predict_reports_the_failed_write_and_keeps_the_earlier_output(tmp_path,
     assert "No space left on device" in capsys.readouterr().out
     assert [p.name for p in earlier.parent.iterdir()] == ["case_seg.nii.gz"]
     assert earlier.read_bytes() == b"earlier result"  # not replaced by half a file
-
-
-def _dead_pid() -> int:
-    import subprocess
-    import sys
-
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
-def test_only_old_temporaries_of_dead_writers_are_removed(tmp_path):
-    dead = _dead_pid()
-    abandoned = tmp_path / f".a_seg.nii.gz.{dead}.0123abcd.part.nii.gz"
-    recent = tmp_path / f".b_seg.nii.gz.{dead}.0123abcd.part.nii.gz"
-    live = tmp_path / f".c_seg.nii.gz.{os.getpid()}.0123abcd.part.nii.gz"
-    unrelated = [tmp_path / "d_seg.nii.gz", tmp_path / f".e.{dead}.part.nii.gz", tmp_path / ".hidden"]
-    for path in [abandoned, recent, live, *unrelated]:
-        path.write_bytes(b"x")
-    old = os.stat(abandoned).st_mtime - 600
-    for path in [abandoned, live, *unrelated]:
-        os.utime(path, (old, old))
-    assert remove_abandoned_temporaries(tmp_path) == [abandoned]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in [recent, live, *unrelated])
-    assert remove_abandoned_temporaries(tmp_path / "missing") == []
