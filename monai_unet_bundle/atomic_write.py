@@ -23,8 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
-__all__ = ["TEMPORARY_MARK", "atomic_write", "remove_abandoned_temporaries", "temporary_path"]
+import torch
+
+__all__ = ["TEMPORARY_MARK", "atomic_torch_save", "atomic_write", "remove_abandoned_temporaries", "temporary_path"]
 
 #: part of every temporary name; a file or folder with it was never completed
 TEMPORARY_MARK = ".part"
@@ -55,7 +58,9 @@ def _fsync(path: Path) -> None:
 def atomic_write(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write ``target``'s content to; it replaces ``target`` when the block succeeds.
 
-    The folder is created when missing. When the block raises, the temporary is deleted and ``target`` is unchanged.
+    The folder is created when missing. When the block raises, the temporary is deleted and ``target`` is unchanged;
+    an error a library raised for a failed write (torch.save reports a full disk as "enforce fail at
+    inline_container.cc", naming no file) becomes an ``OSError`` that names ``target``.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -64,10 +69,24 @@ def atomic_write(target: str | os.PathLike) -> Iterator[Path]:
         yield partial
         _fsync(partial)
         os.replace(partial, target)
-    except BaseException:
+    except BaseException as error:
         partial.unlink(missing_ok=True)
+        chain, cause = [], error
+        while cause is not None and cause not in chain:
+            chain.append(cause)
+            cause = cause.__cause__ or cause.__context__
+        cause = next((e for e in chain if isinstance(e, OSError) and e.errno), None)
+        if cause is not None and not isinstance(error, OSError):
+            raise OSError(cause.errno, f"could not write '{target}': {cause.strerror}; it was not changed") from error
         raise
     _fsync(target.parent)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj, path)`` through :func:`atomic_write`; keep ``obj`` loadable with ``weights_only=True``."""
+    with atomic_write(path) as partial:
+        torch.save(obj, partial)
+    return Path(path)
 
 
 def _process_alive(pid: int) -> bool:

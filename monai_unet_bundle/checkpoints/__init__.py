@@ -1,8 +1,9 @@
 """Atomic full-state checkpoints (network, optimizer, LR scheduler, trainer counters, RNG) and their resumption."""
 
+from monai_unet_bundle.atomic_write import atomic_torch_save
+
 from .rng import rng_state, set_rng_state
 from .series import CheckpointError, CheckpointSeries, LoadedCheckpoint
-from .torch_save import atomic_torch_save
 from .training_state import restore_training_state, training_state, unwrap_network
 from .transform_rng import TransformRandomState
 

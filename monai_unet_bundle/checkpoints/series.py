@@ -1,6 +1,6 @@
 """A numbered series of full-state checkpoints in one folder: ``<prefix>_epoch_0007.pt``, newest = highest epoch.
 
-Writing goes through :func:`~monai_unet_bundle.checkpoints.atomic_torch_save`, so a file with a final name is
+Writing goes through :func:`~monai_unet_bundle.atomic_write.atomic_torch_save`, so a file with a final name is
 complete; reading still checks every file, because a disk can fill or a file be copied half-way by hand. Loading
 the latest falls back to the next older readable file with a warning. Example::
 
@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from monai_unet_bundle.atomic_write import remove_abandoned_temporaries
-
-from .torch_save import atomic_torch_save
+from monai_unet_bundle.atomic_write import atomic_torch_save, remove_abandoned_temporaries
 
 __all__ = ["CheckpointError", "CheckpointSeries", "LoadedCheckpoint"]
 

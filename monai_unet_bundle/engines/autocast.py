@@ -28,13 +28,7 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def autocast_dtype(device: str | torch.device, amp: bool = True) -> torch.dtype | None:
-    """The autocast dtype on ``device``: fp16 on CUDA, bf16 on a CPU with native bf16, else None (also without amp).
-
-    Example::
-
-        >>> autocast_dtype("cpu", amp=False) is None
-        True
-    """
+    """The autocast dtype on ``device``: fp16 on CUDA, bf16 on a CPU with native bf16, else None (also without amp)."""
     kind = torch.device(device).type
     if amp and kind == "cuda":
         return torch.float16

@@ -63,9 +63,8 @@ class FullStateSaver:
         engine.add_event_handler(Events.COMPLETED, self._completed)
 
     def _started(self, engine: Engine) -> None:
-        if idist.get_rank() == 0:
-            for path in self.series.remove_stale_temporaries():
-                logger.info("removed %s, left by an interrupted save", path)
+        if idist.get_rank() == 0:  # the only writer: a killed predecessor's temporaries go at once (and are logged)
+            self.series.remove_stale_temporaries()
 
     def _completed(self, engine: Engine) -> None:
         if engine.state.epoch != self._last_saved_epoch:

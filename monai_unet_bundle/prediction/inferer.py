@@ -48,12 +48,8 @@ class SegmentationInferer(SlidingWindowInferer):
     """Sliding-window (or overlap-tile, for valid U-Nets) inference with the speed options of nnU-Net and more.
 
     Args:
-        roi_size: window size (for a valid U-Net: the network's input patch).
-        sw_batch_size: windows per forward pass.
-        overlap: fraction of a window shared with its neighbour, per axis or one for all.
-        mode: ``"gaussian"`` (default) or ``"constant"`` blending of overlapping windows.
-        sigma_scale: Gaussian sigma as a fraction of the window size.
-        padding_mode / cval: how volumes smaller than the window are padded.
+        roi_size, sw_batch_size, overlap, mode, sigma_scale, padding_mode, cval: as ``SlidingWindowInferer``
+            (``roi_size``: for a valid U-Net the network's input patch).
         amp: mixed precision where it is fast (bf16 on CPUs with native bf16, fp16 on CUDA).
         channels_last: channels-last windows and weights for 2D / 3D networks.
         fold_batchnorm: fold eval BatchNorm into the preceding convolutions (a copy; the network is untouched).

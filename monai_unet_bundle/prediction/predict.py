@@ -1,14 +1,10 @@
 """``python -m monai_unet_bundle predict INPUT... --output-dir OUT``: the bundle's inference config, made handy.
 
-This command does not have an inference path of its own. It turns its arguments into overrides of
-``configs/inference.yaml`` (plus any ``--config`` files merged after it) and calls ``monai.bundle.run`` -- the
-function behind ``python -m monai.bundle run`` -- so both entry points run the same evaluator, inferer,
-postprocessing and writer. INPUTs may be image files, folders (their images, else imagesTs/, else imagesTr/) and
-datalist JSON files (a list of paths or items, or an MSD dataset.json).
-
-Exit status: 0 when every input was predicted or skipped, 1 when any failed (each is named with its reason), 2 for
-a usage error. Under ``torchrun`` every process predicts its own share of the inputs.
-
+No inference path of its own: the arguments become overrides of ``<bundle root>/configs/inference.yaml`` (plus any
+``--config`` files merged after it) for ``monai.bundle.run``, the function behind ``python -m monai.bundle run``.
+INPUTs: image files, folders (their images, else imagesTs/, else imagesTr/) and datalist JSON files. The bundle
+root is the current folder or ``--bundle-root``. Exit status: 0 when every input was predicted or skipped, 1 when
+any failed (each named with its reason), 2 for a usage error. Under ``torchrun`` each process takes its own share.
 Example::
 
     python -m monai_unet_bundle predict scans/ extra/case7.nrrd --output-dir seg/ --model models/model.pt --tta

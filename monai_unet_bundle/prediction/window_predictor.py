@@ -37,14 +37,12 @@ class WindowPredictor:
         network: the network (already on the windows' device and in the intended train/eval mode).
         dtype: autocast dtype (``torch.bfloat16`` / ``torch.float16``) or None for full precision.
         channels_last: feed 4D / 5D windows in channels-last layout (the network should be converted too).
-        flips: tensor dims to mirror for test-time augmentation, one tuple per extra pass (see
-            :func:`flip_combinations`); empty for none.
-        module: the network whose sizing methods (``valid_border`` ...) the stitcher may ask for; defaults to
-            ``network``. Exposed as ``.module`` like DataParallel does.
+        flips: tensor dims to mirror for TTA, one tuple per extra pass (:func:`flip_combinations`); empty for none.
+        module: the network whose sizing methods (``valid_border`` ...) the stitcher may ask for, as ``.module``
+            (like DataParallel); default ``network``.
         on_window: called with the number of windows after every call (a progress bar's ``update``).
-        batch_size: a smaller batch (the last windows of a volume) is padded to this size, so the network always
-            sees one input shape: oneDNN / cuDNN then generate their kernels once per process, not once more for
-            every new remainder (seconds each for bf16 on AMX).
+        batch_size: a smaller batch (a volume's last windows) is padded to this size: one input shape, so oneDNN /
+            cuDNN generate their kernels once per process (seconds each for bf16 on AMX).
 
     Example::
 

@@ -103,3 +103,15 @@ def test_metadata_verifies_against_the_schema():
     pred = meta["network_data_format"]["outputs"]["pred"]
     assert pred["channel_def"]["0"] == "background" and pred["num_channels"] == len(pred["channel_def"])
     assert "+" not in meta["pytorch_version"]
+
+
+def test_inference_properties_read_on_a_fresh_clone(tmp_path):
+    """As the model zoo checks a bundle: no models/model.pt and no data yet. Only running inference needs them."""
+    from monai_unet_bundle.checks import CheckpointFileError
+
+    infer = _workflow(str(CONFIGS / "inference.yaml"), "infer", bundle_root=str(tmp_path))
+    infer.initialize()
+    assert infer.check_properties() == []
+    assert not (tmp_path / "models").exists()
+    with pytest.raises(CheckpointFileError, match=r"models/model\.pt' does not exist"):
+        infer.run()
