@@ -113,5 +113,7 @@ def test_inference_properties_read_on_a_fresh_clone(tmp_path):
     infer.initialize()
     assert infer.check_properties() == []
     assert not (tmp_path / "models").exists()
-    with pytest.raises(CheckpointFileError, match=r"models/model\.pt' does not exist"):
+    with pytest.raises(RuntimeError, match="checked_checkpoint") as failed:  # the config expression that raised
         infer.run()
+    assert isinstance(failed.value.__cause__, CheckpointFileError)
+    assert f"'{tmp_path / 'models' / 'model.pt'}' does not exist" in str(failed.value.__cause__)
