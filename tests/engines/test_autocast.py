@@ -46,3 +46,24 @@ def test_trainer_iteration_runs_under_autocast(inferer):
     assert net.seen == [torch.bfloat16 if inferer else torch.float32] * 2
     # parameters stay fp32 and are updated
     assert net.linear.weight.dtype == torch.float32 and not torch.equal(before, net.linear.weight)
+
+
+def test_outputs_reach_the_loss_in_float32():
+    torch.manual_seed(0)
+    net, dtypes = _RecordDtype(), []
+
+    def loss(pred, target):
+        dtypes.append(pred.dtype)
+        return torch.nn.functional.cross_entropy(pred, target)
+
+    trainer = SupervisedTrainer(
+        device=torch.device("cpu"),
+        max_epochs=1,
+        train_data_loader=[{"image": torch.randn(3, 4), "label": torch.randint(0, 2, (3,))}],
+        network=net,
+        optimizer=torch.optim.SGD(net.parameters(), lr=0.1),
+        loss_function=loss,
+        inferer=AutocastInferer("cpu", True, dtype=torch.bfloat16),
+    )
+    trainer.run()
+    assert net.seen == [torch.bfloat16] and dtypes == [torch.float32]
