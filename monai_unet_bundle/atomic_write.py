@@ -84,8 +84,8 @@ def atomic_write(target: str | os.PathLike) -> Iterator[Path]:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj, path)`` through :func:`atomic_write`; keep ``obj`` loadable with ``weights_only=True``."""
-    with atomic_write(path) as partial:
-        torch.save(obj, partial)
+    with atomic_write(path) as partial, open(partial, "wb") as handle:  # a handle: a full disk raises OSError
+        torch.save(obj, handle)
     return Path(path)
 
 
