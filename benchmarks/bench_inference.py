@@ -96,7 +96,7 @@ def worker(args: argparse.Namespace) -> None:
     """One side of one comparison, in its own process: prints a JSON line with time, RSS; saves the argmax."""
     import torch
     from monai.inferers import sliding_window_inference
-    from monai_unet_bundle.inferers import SegmentationInferer
+    from monai_unet_bundle.prediction import SegmentationInferer
 
     size = tuple(int(s) for s in args.size.split(","))
     roi = tuple(int(r) for r in args.roi.split(","))

@@ -14,11 +14,10 @@ _SUBPACKAGES = (
     "engines",
     "evaluation",
     "handlers",
-    "inference",
-    "inferers",
     "losses",
     "networks",
     "optim",
+    "prediction",
     "transforms",
     "visualize",
 )

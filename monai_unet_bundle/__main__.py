@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo_main(argv[1:])
     if argv[0] == "predict":
-        from .inference.predict import main as predict_main
+        from .prediction.predict import main as predict_main
 
         return predict_main(argv[1:])
     return 2

@@ -17,6 +17,7 @@ import nibabel as nib
 import numpy as np
 
 from .data import case_name, training_datalist
+from .prediction.output import PredictionOutput
 from .visualize import save_overlay
 
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nHeld-out validation ({len(validation)} case(s)), Dice in the input files' own geometry:")
     all_scores = []
     for item in validation:
-        seg_path = output_dir / f"{case_name(item['image'])}_seg.nii.gz"
+        seg_path = PredictionOutput().path(item["image"], output_dir)  # inference.yaml's output contract
         prediction = np.asarray(nib.load(seg_path).dataobj)
         label = np.asarray(nib.load(item["label"]).dataobj)
         scores = dice_per_class(prediction, label, num_classes=len(labels) + 1)

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from monai_unet_bundle.data import case_name, training_datalist
+from monai_unet_bundle.data import training_datalist
+from monai_unet_bundle.prediction import PredictionOutput
 from monai_unet_bundle.visualize import save_overlay
 from monai_unet_bundle.visualize.curves import plot_curves, read_scalars
 from results.bundle_runs import BUNDLE_RUN, REPO, final_network, result_arguments, run_logged, shown, train_or_reuse
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics = read_metrics(run_dir / "eval" / "evaluation" / "metrics.csv")
         dice = {c: metrics[f"val_class_dice/{c}"] for c in CLASSES}
         hd95 = {c: metrics[f"val_hd95/{c}"] for c in CLASSES}
-        seg = run_dir / "eval" / "evaluation" / "predictions" / f"{case_name(held_out['image'])}_seg.nii.gz"
+        seg = PredictionOutput().path(held_out["image"], run_dir / "eval" / "evaluation" / "predictions")
         overlay = save_overlay(
             images_dir / f"brain3d_overlay_{network}.png",
             np.asarray(nib.load(held_out["image"]).dataobj),

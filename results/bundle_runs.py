@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from monai_unet_bundle.checkpoints.atomic import atomic_torch_save
+from monai_unet_bundle.atomic_write import atomic_torch_save
 
 BUNDLE_RUN = [sys.executable, "-m", "monai.bundle", "run"]
 REPO = Path(__file__).resolve().parents[1]

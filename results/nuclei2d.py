@@ -32,8 +32,9 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from monai_unet_bundle.data import case_name, training_datalist
+from monai_unet_bundle.data import training_datalist
 from monai_unet_bundle.evaluation import count_separated_pairs
+from monai_unet_bundle.prediction import PredictionOutput
 from monai_unet_bundle.visualize import overlay_panel, write_png
 from monai_unet_bundle.visualize.curves import plot_curves, read_scalars
 from results.bundle_runs import (
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             datalist = write_datalist([held_out["image"]], run_dir / "held_out.json")
             predict = predict_command(model, datalist, run_dir / "predictions", budget.get("roi_size", "[128,128]"))
             run_logged(predict, run_dir / "predict.log", REPO)
-            seg_path = run_dir / "predictions" / f"{case_name(held_out['image'])}_seg.nii.gz"
+            seg_path = PredictionOutput().path(held_out["image"], run_dir / "predictions")
             prediction = np.asarray(nib.load(seg_path).dataobj)
             separated, total = count_separated_pairs(prediction > 0, instances)
             dice = foreground_dice(prediction, label)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from monai_unet_bundle.atomic_write import atomic_write
 from results.machine import machine_summary
 
 
 def save_json(path: str | Path, record: dict) -> Path:
     """Write ``record`` as indented JSON (folders created; the file replaced whole, never left half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=4) + "\n")
-    tmp.replace(path)
-    return path
+    with atomic_write(path) as partial:
+        partial.write_text(json.dumps(record, indent=4) + "\n")
+    return Path(path)
 
 
 def table_row(task: str, network: str, metric: str, value: str, command: str, machine: dict) -> str:

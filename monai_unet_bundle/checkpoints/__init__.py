@@ -1,6 +1,7 @@
 """Atomic full-state checkpoints (network, optimizer, LR scheduler, trainer counters, RNG) and their resumption."""
 
-from .atomic import atomic_torch_save, remove_stale_temporaries
+from monai_unet_bundle.atomic_write import atomic_torch_save
+
 from .rng import rng_state, set_rng_state
 from .series import CheckpointError, CheckpointSeries, LoadedCheckpoint
 from .training_state import restore_training_state, training_state, unwrap_network
@@ -12,7 +13,6 @@ __all__ = [
     "LoadedCheckpoint",
     "TransformRandomState",
     "atomic_torch_save",
-    "remove_stale_temporaries",
     "restore_training_state",
     "rng_state",
     "set_rng_state",

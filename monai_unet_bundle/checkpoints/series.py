@@ -1,6 +1,6 @@
 """A numbered series of full-state checkpoints in one folder: ``<prefix>_epoch_0007.pt``, newest = highest epoch.
 
-Writing goes through :func:`~monai_unet_bundle.checkpoints.atomic.atomic_torch_save`, so a file with a final name is
+Writing goes through :func:`~monai_unet_bundle.atomic_write.atomic_torch_save`, so a file with a final name is
 complete; reading still checks every file, because a disk can fill or a file be copied half-way by hand. Loading
 the latest falls back to the next older readable file with a warning. Example::
 
@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from .atomic import atomic_torch_save, remove_stale_temporaries
+from monai_unet_bundle.atomic_write import atomic_torch_save, remove_abandoned_temporaries
 
 __all__ = ["CheckpointError", "CheckpointSeries", "LoadedCheckpoint"]
 
@@ -86,7 +85,7 @@ class CheckpointSeries:
 
     def remove_stale_temporaries(self) -> list[Path]:
         """Delete temporary files of this series left by a killed writer (call from the only writer)."""
-        return remove_stale_temporaries(self.folder, f"{self.prefix}_epoch_*.pt")
+        return remove_abandoned_temporaries(self.folder, min_age_s=0, name=f"{self.prefix}_epoch_*.pt")
 
     def load_latest(self, map_location: str | torch.device = "cpu") -> LoadedCheckpoint | None:
         """The newest checkpoint that loads; ``None`` when the series has no file at all.

@@ -25,9 +25,11 @@ __all__ = ["restore_training_state", "training_state", "unwrap_network"]
 
 
 def unwrap_network(obj: Any) -> Any:
-    """The module inside ``DistributedDataParallel`` / ``DataParallel``; anything else unchanged."""
+    """The module inside ``DistributedDataParallel`` / ``DataParallel`` or a non-module wrapper with a ``module``
+    (:class:`~monai_unet_bundle.prediction.WindowPredictor`); anything else unchanged."""
     wrappers = (torch.nn.DataParallel, torch.nn.parallel.DistributedDataParallel)
-    return obj.module if isinstance(obj, wrappers) else obj
+    wrapped = isinstance(obj, wrappers) or (not isinstance(obj, torch.nn.Module) and hasattr(obj, "module"))
+    return obj.module if wrapped else obj
 
 
 def training_state(trainer: Engine, objects: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ class InputCheckError(ValueError):
     """An image, label, config or checkpoint that the bundle refuses; the message says which file and why.
 
     A ``ValueError`` so that callers that already handle bad values (MONAI's ``Compose`` wrapping,
-    :class:`~monai_unet_bundle.inference.PredictionDataset` turning a failed input into a summary line) report it.
+    :class:`~monai_unet_bundle.prediction.PredictionDataset` turning a failed input into a summary line) report it.
     """
 
 

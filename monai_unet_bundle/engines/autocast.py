@@ -1,21 +1,24 @@
 """Mixed precision for MONAI engines on any device: bf16 autocast on CPUs with native bf16, fp16 on CUDA.
 
-MONAI's SupervisedTrainer / SupervisedEvaluator only autocast on CUDA (``amp=True`` enters
-``torch.autocast("cuda")``), so on a CPU their ``amp`` flag does nothing. :class:`AutocastIteration` is passed as
-the engine's ``iteration_update``: it runs the engine's own iteration inside ``torch.autocast("cpu", bfloat16)``.
-On CUDA it is not used; the engine's own ``amp=True`` path (with its GradScaler for fp16) is kept. Example::
+MONAI's engines autocast only on CUDA (``amp=True`` enters ``torch.autocast("cuda")``). :class:`AutocastInferer`, the
+engine's ``inferer``, runs the forward pass under CPU bf16 autocast and hands float32 outputs to the loss; on CUDA
+it leaves it to the engine's ``amp`` (and GradScaler). No private engine method is touched. Example::
 
     trainer:
       _target_: SupervisedTrainer
       amp: $monai_unet_bundle.engines.autocast.native_amp(@device, @amp)
-      iteration_update: $monai_unet_bundle.engines.autocast.cpu_autocast(@device, @amp)
+      inferer: {_target_: monai_unet_bundle.engines.AutocastInferer, device: "@device", amp: "@amp"}
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from monai.inferers import Inferer, SimpleInferer
+
+__all__ = ["AutocastInferer", "autocast_dtype", "cpu_has_fast_bf16", "native_amp"]
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -24,35 +27,51 @@ def cpu_has_fast_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
-class AutocastIteration:
-    """An ``iteration_update`` callable that runs the engine's own ``_iteration`` under ``torch.autocast``.
-
-    Args:
-        device_type: "cpu" (the CUDA path is MONAI's own ``amp``).
-        dtype: autocast dtype, bf16 by default (fp16 autocast on CPU is slow and loses range).
-    """
-
-    def __init__(self, device_type: str = "cpu", dtype: torch.dtype = torch.bfloat16) -> None:
-        self.device_type = device_type
-        self.dtype = dtype
-
-    def __call__(self, engine: Any, batchdata: dict) -> dict:
-        with torch.autocast(self.device_type, dtype=self.dtype):
-            # MONAI engines define `_iteration(self, engine, batchdata)` with engine is self
-            return engine._iteration(engine, batchdata)
-
-
-def _device_type(device: str | torch.device) -> str:
-    return torch.device(device).type
+def autocast_dtype(device: str | torch.device, amp: bool = True) -> torch.dtype | None:
+    """The autocast dtype on ``device``: fp16 on CUDA, bf16 on a CPU with native bf16, else None (also without amp)."""
+    kind = torch.device(device).type
+    if amp and kind == "cuda":
+        return torch.float16
+    return torch.bfloat16 if amp and kind == "cpu" and cpu_has_fast_bf16() else None
 
 
 def native_amp(device: str | torch.device, amp: bool) -> bool:
     """The value for the engine's own ``amp`` flag: only on CUDA, where MONAI's autocast path applies."""
-    return bool(amp) and _device_type(device) == "cuda"
+    return bool(amp) and torch.device(device).type == "cuda"
 
 
-def cpu_autocast(device: str | torch.device, amp: bool) -> AutocastIteration | None:
-    """The engine's ``iteration_update``: bf16 autocast on a CPU with native bf16 when ``amp``; else None."""
-    if amp and _device_type(device) == "cpu" and cpu_has_fast_bf16():
-        return AutocastIteration("cpu", torch.bfloat16)
-    return None
+def _as_float(output: Any) -> Any:
+    if isinstance(output, (list, tuple)):  # deep supervision: every output
+        return type(output)(_as_float(o) for o in output)
+    return output.float() if isinstance(output, torch.Tensor) and output.is_floating_point() else output
+
+
+class AutocastInferer(Inferer):
+    """``inferer(inputs, network)`` under CPU bf16 autocast when ``amp`` and the CPU has native bf16.
+
+    Args:
+        device: the engine's device; on anything but a CPU this inferer only forwards to ``inferer``.
+        amp: the config's ``amp`` switch.
+        inferer: the inferer run inside (default ``SimpleInferer``).
+        dtype: autocast dtype (None: bf16 where the CPU has it natively, else no autocast).
+
+    Outputs come back as float32 (a list of them for deep supervision), so the loss runs in full precision.
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device = "cpu",
+        amp: bool = True,
+        inferer: Inferer | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.inferer = inferer or SimpleInferer()
+        on_cpu = bool(amp) and torch.device(device).type == "cpu"
+        self.dtype = (dtype or autocast_dtype(device, amp)) if on_cpu else None
+
+    def __call__(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.dtype is None:
+            return self.inferer(inputs, network, *args, **kwargs)
+        with torch.autocast("cpu", dtype=self.dtype):
+            return _as_float(self.inferer(inputs, network, *args, **kwargs))

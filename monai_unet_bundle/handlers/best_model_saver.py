@@ -2,7 +2,7 @@
 
 ``models/model.pt`` is what MONAI Label, ``ckpt_export`` / ``onnx_export`` and the inference config load: a plain
 ``{parameter name: tensor}`` dict. MONAI's ``CheckpointSaver`` writes it non-atomically; this handler writes it
-through :func:`~monai_unet_bundle.checkpoints.atomic_torch_save` from rank 0, and its ``state_dict()`` (best value
+through :func:`~monai_unet_bundle.atomic_write.atomic_torch_save` from rank 0, and its ``state_dict()`` (best value
 and epoch) goes into the full-state checkpoint so that a resumed run does not overwrite a better model with a
 worse one. Example::
 

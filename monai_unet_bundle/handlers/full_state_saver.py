@@ -1,8 +1,9 @@
 """Save the full training state every N epochs, atomically, from rank 0 only.
 
-MONAI's ``CheckpointSaver`` writes with ``atomic=False`` (a killed run can leave a truncated file) and its trainer
-state holds what ``weights_only`` loading needs allow-listing; this handler writes
-:func:`~monai_unet_bundle.checkpoints.training_state` dicts through a
+Not ignite's ``Checkpoint`` + ``DiskSaver(atomic=True)`` (under MONAI's ``CheckpointSaver``): that save syncs
+neither file nor folder, leaves ``tmpXXXXXXXX`` files outside :mod:`monai_unet_bundle.atomic_write`'s clean-up rule,
+deletes the oldest file before writing the new one and forgets an earlier run's files when resumed. This handler
+writes :func:`~monai_unet_bundle.checkpoints.training_state` dicts (``weights_only``-loadable) through a
 :class:`~monai_unet_bundle.checkpoints.CheckpointSeries`. Pair it with :class:`.ResumeFromCheckpoint`. Example::
 
     train#handlers:
@@ -62,9 +63,8 @@ class FullStateSaver:
         engine.add_event_handler(Events.COMPLETED, self._completed)
 
     def _started(self, engine: Engine) -> None:
-        if idist.get_rank() == 0:
-            for path in self.series.remove_stale_temporaries():
-                logger.info("removed %s, left by an interrupted save", path)
+        if idist.get_rank() == 0:  # the only writer: a killed predecessor's temporaries go at once (and are logged)
+            self.series.remove_stale_temporaries()
 
     def _completed(self, engine: Engine) -> None:
         if engine.state.epoch != self._last_saved_epoch:

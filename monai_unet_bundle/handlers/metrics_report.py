@@ -2,8 +2,9 @@
 
 ``monai.handlers.utils.write_metrics_reports`` can name the class columns (``class_labels``) but ``MetricsSaver``
 does not pass them, so the per-case CSVs read ``class0, class1, ...``. This subclass passes ``class_labels`` and
-writes the reports into a temporary folder first, then moves each file into place, so a killed evaluation never
-leaves a half-written CSV. Files (as MONAI writes them):
+writes the reports into a temporary folder first (named and cleaned up as
+:mod:`monai_unet_bundle.atomic_write` does), then moves each file into place, so a killed evaluation never leaves a
+half-written CSV. Files (as MONAI writes them):
 
 - ``metrics.csv``: one ``name,value`` line per scalar metric of the run;
 - ``<metric>_raw.csv``: one row per case, ``filename,<class 1>,...,<class n>,mean``;
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from ignite.engine import Engine
 from monai.handlers import MetricsSaver
 from monai.handlers.utils import write_metrics_reports
 from monai.utils import string_list_all_gather
+from monai_unet_bundle.atomic_write import remove_abandoned_temporaries, temporary_path
 
 __all__ = ["ClassNamedMetricsSaver"]
 
@@ -95,8 +96,9 @@ class ClassNamedMetricsSaver(MetricsSaver):
                         f"per-case metric '{name}' has {channels} class values, class_labels are {self.class_labels}"
                     )
         save_dir = Path(self.save_dir)
-        save_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".metrics-", dir=save_dir))
+        remove_abandoned_temporaries(save_dir)
+        staging = temporary_path(save_dir / "metrics")  # a folder under atomic_write's temporary name and clean-up
+        staging.mkdir(parents=True)
         try:
             write_metrics_reports(
                 save_dir=staging,

@@ -3,7 +3,7 @@
 ``padding="valid"`` reproduces the paper: unpadded 3x3 convolutions shrink every feature map by 2 per
 convolution, each skip connection is centre-cropped to the decoder's size before concatenation, and the output is
 smaller than the input (572 -> 388 in 2D with four poolings). Such a network is applied tile by tile with
-:class:`monai_unet_bundle.inferers.OverlapTileInferer`; :meth:`UNet.valid_output_size` and
+:class:`monai_unet_bundle.prediction.OverlapTileInferer`; :meth:`UNet.valid_output_size` and
 :meth:`UNet.valid_input_size` size those tiles and training crops.
 
 ``padding="same"`` is the form most users know (zero-padded convolutions, output size == input size). Pooling uses

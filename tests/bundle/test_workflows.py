@@ -11,7 +11,7 @@ import pytest
 import torch
 from monai.bundle import ConfigWorkflow
 from tests.conftest import CONFIGS, TINY_INFER, TINY_TRAIN, write_nifti
-from tests.inference.conftest import AFFINES, blob_image
+from tests.prediction.conftest import AFFINES, blob_image
 
 
 def _workflow(config_file, workflow_type, **overrides):
@@ -103,3 +103,17 @@ def test_metadata_verifies_against_the_schema():
     pred = meta["network_data_format"]["outputs"]["pred"]
     assert pred["channel_def"]["0"] == "background" and pred["num_channels"] == len(pred["channel_def"])
     assert "+" not in meta["pytorch_version"]
+
+
+def test_inference_properties_read_on_a_fresh_clone(tmp_path):
+    """As the model zoo checks a bundle: no models/model.pt and no data yet. Only running inference needs them."""
+    from monai_unet_bundle.checks import CheckpointFileError
+
+    infer = _workflow(str(CONFIGS / "inference.yaml"), "infer", bundle_root=str(tmp_path))
+    infer.initialize()
+    assert infer.check_properties() == []
+    assert not (tmp_path / "models").exists()
+    with pytest.raises(RuntimeError, match="checked_checkpoint") as failed:  # the config expression that raised
+        infer.run()
+    assert isinstance(failed.value.__cause__, CheckpointFileError)
+    assert f"'{tmp_path / 'models' / 'model.pt'}' does not exist" in str(failed.value.__cause__)

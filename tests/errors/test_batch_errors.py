@@ -2,8 +2,8 @@
 
 Covered elsewhere (docs/errors.md lists them): one bad file among good ones -> good outputs written, the bad one in
 the summary with its reason, exit status 1
-(tests/inference/test_predict.py::test_a_bad_file_amid_good_ones_is_reported_and_the_rest_is_done); an injected
-write failure leaves no output (tests/inference/test_atomic_writer.py::test_a_failure_mid_write_leaves_nothing,
+(tests/prediction/test_predict.py::test_a_bad_file_amid_good_ones_is_reported_and_the_rest_is_done); an injected
+write failure leaves no output (tests/prediction/test_output.py::test_a_failure_mid_write_leaves_nothing,
 ::test_predict_reports_the_failed_write_and_keeps_the_earlier_output).
 """
 
@@ -18,21 +18,19 @@ import time
 
 import pytest
 from monai_unet_bundle.data.datalist import image_files
-from monai_unet_bundle.inference import BatchReport, PredictionDataset
+from monai_unet_bundle.prediction import BatchReport, PredictionDataset, SavePredictiond
 from tests.conftest import REPO
 
-#: the writer of configs/inference.yaml (SaveImaged + AtomicNibabelWriter) on a 256^3 random label map (~17 MB to gzip)
+#: the writer of configs/inference.yaml (SavePredictiond, NIfTI) on a 256^3 random label map (~17 MB to gzip)
 _WRITER = textwrap.dedent(
     """
     import sys, numpy, torch
     from monai.data import MetaTensor
-    from monai.transforms import SaveImage
-    from monai_unet_bundle.inference import AtomicNibabelWriter
+    from monai_unet_bundle.prediction import SavePredictiond
     labels = torch.from_numpy(numpy.random.default_rng(0).integers(0, 4, (1, 256, 256, 256), dtype=numpy.uint8))
-    save = SaveImage(output_dir=sys.argv[1], output_postfix="seg", output_dtype=numpy.uint8, resample=False,
-                     separate_folder=False, print_log=False, writer=AtomicNibabelWriter)
+    save = SavePredictiond(keys="pred", output_dir=sys.argv[1], num_classes=4)
     while True:
-        save(MetaTensor(labels, affine=torch.eye(4), meta={"filename_or_obj": sys.argv[2]}))
+        save({"pred": MetaTensor(labels, affine=torch.eye(4), meta={"filename_or_obj": sys.argv[2]})})
 """
 )
 
@@ -65,10 +63,11 @@ def test_sigkill_mid_write_leaves_no_partial_output(tmp_path):
     assert image_files(out) == []
     report = BatchReport()
     pending = PredictionDataset([{"image": str(tmp_path / "case.nii.gz")}], None, output_dir=out, report=report)
-    assert len(pending) == 1 and report.skipped == []
+    assert len(pending.data) == 1 and report.skipped == []
+    SavePredictiond(keys="pred", output_dir=out)  # the next run's writer: removes only abandoned temporaries
     assert list(out.glob(".case_seg.nii.gz.*.part.nii.gz")) == partial, "kept while it may still be written"
     # once it has not changed for a minute, the next run in the folder deletes it
     old = time.time() - 120
     os.utime(partial[0], (old, old))
-    PredictionDataset([{"image": str(tmp_path / "case.nii.gz")}], None, output_dir=out, report=BatchReport())
+    SavePredictiond(keys="pred", output_dir=out)
     assert list(out.iterdir()) == []

@@ -1,7 +1,7 @@
 """Bad images (issue 9, part 1): each refused with a message naming the file, or handled, never silently wrong.
 
 Covered elsewhere (docs/errors.md lists them): a missing path and a truncated .nii.gz in a batch
-(tests/inference/test_predict.py::test_a_bad_file_amid_good_ones_is_reported_and_the_rest_is_done), a missing file
+(tests/prediction/test_predict.py::test_a_bad_file_amid_good_ones_is_reported_and_the_rest_is_done), a missing file
 listed in dataset.json (tests/data/test_datalist.py::test_missing_file_listed_in_manifest).
 """
 

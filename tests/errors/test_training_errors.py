@@ -19,8 +19,8 @@ import pytest
 import torch
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
+from monai_unet_bundle.atomic_write import TEMPORARY_MARK
 from monai_unet_bundle.checkpoints import CheckpointSeries
-from monai_unet_bundle.checkpoints.atomic import TEMPORARY_MARK
 from monai_unet_bundle.handlers.non_finite_loss import NonFiniteLossError
 from tests.conftest import CONFIGS, REPO, TINY_TRAIN
 

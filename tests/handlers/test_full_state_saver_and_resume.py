@@ -81,7 +81,7 @@ def test_disabled_resume_ignores_checkpoints(tmp_path):
 
 
 def test_stale_temporaries_are_removed_when_training_starts(tmp_path):
-    stale = tmp_path / ".checkpoint_epoch_0003.pt.partial-999"
+    stale = tmp_path / ".checkpoint_epoch_0003.pt.999999999.0123abcd.part.pt"  # written by a process that is gone
     stale.write_bytes(b"half")
     trainer, objects, _ = _trainer(0)
     FullStateSaver(str(tmp_path), objects).attach(trainer)

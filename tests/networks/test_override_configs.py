@@ -14,8 +14,8 @@ import torch
 from monai.bundle import ConfigParser
 from monai.losses import DeepSupervisionLoss
 from monai.transforms import CenterSpatialCropd
-from monai_unet_bundle.inferers import OverlapTileInferer
 from monai_unet_bundle.networks import U2Net, UNet
+from monai_unet_bundle.prediction import OverlapTileInferer, SegmentationInferer
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
@@ -75,8 +75,11 @@ def test_unet_valid_override_sizes_patch_label_and_tiles():
     sample = crop(sample)
     assert tuple(sample["label"].shape[1:]) == tuple(sample["weight"].shape[1:]) == out
     assert tuple(sample["image"].shape[1:]) == roi
+    # validation shares inference's SegmentationInferer, which tiles a valid network overlap-tile style
     inferer = parser.get_parsed_content("validate#inferer")
-    assert isinstance(inferer, OverlapTileInferer) and tuple(inferer.tile_size) == out
+    assert isinstance(inferer, SegmentationInferer) and tuple(inferer.roi_size) == roi
+    tiles = inferer.overlap_tile(net)
+    assert isinstance(tiles, OverlapTileInferer) and tuple(tiles.tile_size) == out
 
 
 @pytest.mark.filterwarnings("ignore:Can't merge entry")

@@ -7,9 +7,9 @@ import pytest
 import torch
 from monai.data import MetaTensor
 from monai.inferers import Inferer
-from monai_unet_bundle.inferers import OverlapTileInferer
-from monai_unet_bundle.inferers.overlap_tile import mirror_pad
 from monai_unet_bundle.networks import UNet
+from monai_unet_bundle.prediction import OverlapTileInferer
+from monai_unet_bundle.prediction.overlap_tile import mirror_pad
 
 
 @pytest.fixture(autouse=True)

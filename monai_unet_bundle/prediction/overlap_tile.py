@@ -1,16 +1,11 @@
 """Overlap-tile inference (Ronneberger et al. 2015, Fig. 2) for valid-padded networks.
 
-A valid-padded U-Net predicts only the centre of its input: ``border`` voxels are lost on every side. To segment a
-whole image, the image is mirror-padded by ``border`` (the paper's extrapolation of missing context), and the
-output is assembled from output-sized tiles, each predicted from its tile plus the surrounding border. Tiles do not
-need blending: each output voxel is predicted from the context it would have in one pass over the whole image.
-
-Max-pooling makes a valid U-Net equivariant only to shifts by multiples of ``2 ** depth``; so tile origins are
-placed on that grid (consecutive tiles overlap by ``tile_size mod 2 ** depth`` voxels, each voxel is taken from
-exactly one tile). The stitched result then equals a single forward pass over the mirror-padded image wherever that
-pass is possible, i.e. the tiling is seamless. That holds for networks whose layers see only local context (no
-normalisation, or batch norm in eval mode); instance normalisation computes statistics per tile, so its tiles differ
-slightly at their seams.
+A valid-padded U-Net predicts only the centre of its input (``border`` voxels are lost per side). The image is
+mirror-padded by ``border`` (the paper's extrapolation of missing context) and the output assembled from
+output-sized tiles, each predicted from its tile plus the border around it, without blending. Tile origins lie on
+the ``2 ** depth`` grid (max-pooling makes a valid U-Net equivariant only to such shifts; each voxel comes from one
+tile), so the result equals one forward pass over the padded image: seamless for networks with local context only
+(no normalisation, or eval batch norm; instance norm computes per-tile statistics and differs at the seams).
 """
 
 from __future__ import annotations
@@ -23,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from monai.data import MetaTensor
 from monai.inferers import Inferer
+from monai_unet_bundle.checkpoints.training_state import unwrap_network
 
 __all__ = ["OverlapTileInferer", "mirror_pad"]
 
@@ -63,11 +59,6 @@ def mirror_pad(x: torch.Tensor, pad: Sequence[tuple[int, int]]) -> torch.Tensor:
             step += [before, after]
         x = F.pad(x, step, mode="reflect")
     return x
-
-
-def _unwrap(network: Callable[..., Any]) -> Any:
-    # DataParallel / DistributedDataParallel keep the network's sizing methods on .module
-    return getattr(network, "module", network)
 
 
 class OverlapTileInferer(Inferer):
@@ -133,7 +124,7 @@ class OverlapTileInferer(Inferer):
 
     def _plan(self, spatial_size: Sequence[int], network: Callable[..., Any]) -> tuple[list[int], list[int], int]:
         """Tile output size and border per axis, and the origin alignment, for an image of ``spatial_size``."""
-        net = _unwrap(network)
+        net = unwrap_network(network)
         spatial = len(spatial_size)
         tile = self._per_axis(self.tile_size, spatial, "tile_size")
         if self.border is None:

@@ -1,4 +1,5 @@
-"""atomic_torch_save: the destination holds the old or the new file, never a partial one."""
+"""atomic_write / atomic_torch_save: the destination holds the old or the new file, never a partial one; the one
+clean-up rule for the temporaries of killed writers."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ import os
 
 import pytest
 import torch
-from monai_unet_bundle.checkpoints import atomic_torch_save, remove_stale_temporaries
-from monai_unet_bundle.checkpoints.atomic import TEMPORARY_MARK
+from monai_unet_bundle.atomic_write import atomic_torch_save, remove_abandoned_temporaries
 
 
 def test_round_trip_with_weights_only(tmp_path):
@@ -27,19 +27,23 @@ def test_a_failing_write_keeps_the_previous_file(tmp_path):
 
 
 def test_remove_stale_temporaries_only_touches_partial_files(tmp_path):
+    dead = 999_999_999  # above any pid_max: no such process
     keep = [tmp_path / "checkpoint_epoch_0001.pt", tmp_path / "model.pt"]
-    stale = [tmp_path / f".checkpoint_epoch_0002.pt{TEMPORARY_MARK}123", tmp_path / f".model.pt{TEMPORARY_MARK}9"]
+    stale = [
+        tmp_path / f".checkpoint_epoch_0002.pt.{dead}.0123abcd.part.pt",
+        tmp_path / f".model.pt.{dead}.0123abcd.part.pt",
+    ]
     for path in keep + stale:
         path.write_bytes(b"x")
-    removed = remove_stale_temporaries(tmp_path, "checkpoint_epoch_*.pt")
+    removed = remove_abandoned_temporaries(tmp_path, min_age_s=0, name="checkpoint_epoch_*.pt")
     assert removed == [stale[0]]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in keep + stale[1:])
-    assert remove_stale_temporaries(tmp_path / "missing") == []
+    assert remove_abandoned_temporaries(tmp_path / "missing") == []
 
 
 WRITER = """
 import sys, torch
-from monai_unet_bundle.checkpoints import atomic_torch_save
+from monai_unet_bundle.atomic_write import atomic_torch_save
 path, version = sys.argv[1], 0
 while True:
     version += 1
@@ -73,3 +77,28 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path):
         state = torch.load(path, weights_only=True)
         assert state["data"].shape == (2_000_000,)
         assert torch.all(state["data"] == float(state["version"])), "the file holds one whole write"
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_only_old_temporaries_of_dead_writers_are_removed(tmp_path):
+    dead = _dead_pid()
+    abandoned = tmp_path / f".a_seg.nii.gz.{dead}.0123abcd.part.nii.gz"
+    recent = tmp_path / f".b_seg.nii.gz.{dead}.0123abcd.part.nii.gz"
+    live = tmp_path / f".c_seg.nii.gz.{os.getpid()}.0123abcd.part.nii.gz"
+    unrelated = [tmp_path / "d_seg.nii.gz", tmp_path / f".e.{dead}.part.nii.gz", tmp_path / ".hidden"]
+    for path in [abandoned, recent, live, *unrelated]:
+        path.write_bytes(b"x")
+    old = os.stat(abandoned).st_mtime - 600
+    for path in [abandoned, live, *unrelated]:
+        os.utime(path, (old, old))
+    assert remove_abandoned_temporaries(tmp_path) == [abandoned]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in [recent, live, *unrelated])
+    assert remove_abandoned_temporaries(tmp_path / "missing") == []

@@ -6,15 +6,15 @@ import pytest
 import torch
 from monai.inferers import sliding_window_inference
 from monai_unet_bundle.engines.autocast import cpu_has_fast_bf16
-from monai_unet_bundle.inferers import (
+from monai_unet_bundle.networks import U2Net, UNet
+from monai_unet_bundle.prediction import (
     OverlapTileInferer,
     SegmentationInferer,
     WindowPredictor,
     flip_combinations,
     fold_batchnorm,
 )
-from monai_unet_bundle.inferers.overlap_tile import mirror_pad
-from monai_unet_bundle.networks import U2Net, UNet
+from monai_unet_bundle.prediction.overlap_tile import mirror_pad
 from torch import nn
 
 

@@ -4,12 +4,8 @@
 ``monai.inferers.sliding_window_inference``) whose windows go through a :class:`WindowPredictor`: inference mode,
 bf16 / fp16 autocast, channels-last layout, eval BatchNorm folded into the convolutions, optional flip TTA, the
 fused output of multi-output networks. The stitched logits are float32 on ``stitch_device`` (CPU by default, so a
-GPU holds only windows).
-
-When the network is a valid-padded U-Net (``network.valid``), the paper's overlap-tile strategy is used instead
-(:class:`~monai_unet_bundle.inferers.overlap_tile.OverlapTileInferer`): ``roi_size`` is then the network's input
-patch, rounded to the nearest legal size; tiles are its output size and are stitched without blending.
-
+GPU holds only windows). For a valid-padded U-Net (``network.valid``) it tiles overlap-tile style instead
+(:class:`~monai_unet_bundle.prediction.overlap_tile.OverlapTileInferer`; ``roi_size`` is then the input patch).
 Shapes: ``inputs`` ``(B, C_in, *spatial)`` -> logits ``(B, C_out, *spatial)`` (a MetaTensor when the input is one).
 
 Example::
@@ -23,23 +19,23 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
-from monai.data import MetaTensor, dense_patch_slices
+from monai.data import dense_patch_slices
 from monai.inferers import SlidingWindowInferer, sliding_window_inference
 from monai.utils import ensure_tuple_rep
-from monai_unet_bundle.inferers.batchnorm_folding import fold_batchnorm
-from monai_unet_bundle.inferers.overlap_tile import OverlapTileInferer
-from monai_unet_bundle.inferers.window_predictor import WindowPredictor, autocast_dtype, flip_combinations
+from monai_unet_bundle.checkpoints.training_state import unwrap_network
+from monai_unet_bundle.engines.autocast import autocast_dtype
+from monai_unet_bundle.prediction.batchnorm_folding import fold_batchnorm
+from monai_unet_bundle.prediction.output import source_path
+from monai_unet_bundle.prediction.overlap_tile import OverlapTileInferer
+from monai_unet_bundle.prediction.window_predictor import WindowPredictor, flip_combinations
 from torch import nn
 from tqdm import tqdm
 
 __all__ = ["SegmentationInferer"]
-
-
-def _unwrap(network: Any) -> Any:
-    return getattr(network, "module", network)
 
 
 def _fingerprint(network: nn.Module) -> tuple:
@@ -52,12 +48,8 @@ class SegmentationInferer(SlidingWindowInferer):
     """Sliding-window (or overlap-tile, for valid U-Nets) inference with the speed options of nnU-Net and more.
 
     Args:
-        roi_size: window size (for a valid U-Net: the network's input patch).
-        sw_batch_size: windows per forward pass.
-        overlap: fraction of a window shared with its neighbour, per axis or one for all.
-        mode: ``"gaussian"`` (default) or ``"constant"`` blending of overlapping windows.
-        sigma_scale: Gaussian sigma as a fraction of the window size.
-        padding_mode / cval: how volumes smaller than the window are padded.
+        roi_size, sw_batch_size, overlap, mode, sigma_scale, padding_mode, cval: as ``SlidingWindowInferer``
+            (``roi_size``: for a valid U-Net the network's input patch).
         amp: mixed precision where it is fast (bf16 on CPUs with native bf16, fp16 on CUDA).
         channels_last: channels-last windows and weights for 2D / 3D networks.
         fold_batchnorm: fold eval BatchNorm into the preceding convolutions (a copy; the network is untouched).
@@ -107,7 +99,7 @@ class SegmentationInferer(SlidingWindowInferer):
     # ------------------------------------------------------------------------------------------- network
     def _prepare(self, network: Callable[..., Any], spatial_dims: int) -> Callable[..., Any]:
         """The network to run: BatchNorm folded and channels-last weights, on a cached copy when possible."""
-        module = _unwrap(network)
+        module = unwrap_network(network)
         if not isinstance(module, nn.Module) or not (self.fold_batchnorm or self.channels_last):
             return network
         key = _fingerprint(module)
@@ -130,7 +122,7 @@ class SegmentationInferer(SlidingWindowInferer):
             dtype=autocast_dtype(inputs.device, self.amp),
             channels_last=self.channels_last and spatial_dims in (2, 3),
             flips=flip_combinations(axes) if self.tta else (),
-            module=_unwrap(network),
+            module=unwrap_network(network),
             on_window=on_window,
             batch_size=self.sw_batch_size,
         )
@@ -144,35 +136,27 @@ class SegmentationInferer(SlidingWindowInferer):
         interval = [r if r == n else max(int(r * (1 - o)), 1) for r, n, o in zip(roi, size, overlap)]
         return len(dense_patch_slices(size, roi, interval))
 
-    def _overlap_tile(self, net: Any) -> OverlapTileInferer:
+    def overlap_tile(self, net: Any) -> OverlapTileInferer:
+        """The overlap-tile inferer used for valid-padded ``net``: tiles of the output size of a ``roi_size`` patch."""
         spatial = net.spatial_dims
         roi = [int(r) for r in ensure_tuple_rep(self.roi_size, spatial)]
         border = int(net.valid_border())
         wanted = [max(r - 2 * border, 1) for r in roi]
         tile = list(net.valid_output_size(net.valid_input_size(wanted)))
-        return OverlapTileInferer(tile_size=tile, sw_batch_size=self.sw_batch_size)
+        return OverlapTileInferer(tile_size=tile, sw_batch_size=self.sw_batch_size, device=self.stitch_device)
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Logits ``(B, C_out, *spatial)`` for ``inputs`` ``(B, C_in, *spatial)``; extra args go to the network."""
-        net = _unwrap(network)
+        net = unwrap_network(network)
         valid = bool(getattr(net, "valid", False)) and hasattr(net, "valid_border")
-        name = ""
-        if isinstance(inputs, MetaTensor):
-            source = inputs.meta.get("filename_or_obj")
-            name = str(source[0] if isinstance(source, (list, tuple)) else source or "").rsplit("/", 1)[-1]
+        name = Path(source_path(inputs) or "volume").name
         total = None if valid else inputs.shape[0] * self._window_count(inputs.shape[2:])
-        bar = tqdm(total=total, desc=name or "volume", unit="window", disable=not self.show_progress, leave=True)
+        bar = tqdm(total=total, desc=name, unit="window", disable=not self.show_progress, leave=True)
         try:
             predictor = self.predictor(network, inputs, on_window=bar.update)
             with torch.no_grad():
-                if valid:
-                    plain = inputs.as_tensor() if isinstance(inputs, MetaTensor) else inputs
-                    out = self._overlap_tile(net)(plain, predictor, *args, **kwargs)
-                    if self.stitch_device is not None:
-                        out = out.to(self.stitch_device)
-                    if isinstance(inputs, MetaTensor):
-                        out = MetaTensor(out, meta=inputs.meta, applied_operations=inputs.applied_operations)
-                    return out
+                if valid:  # a MetaTensor comes back with the input's metadata
+                    return self.overlap_tile(net)(inputs, predictor, *args, **kwargs)
                 window_fn = predictor if not args else (lambda window: predictor(window, *args))
                 return sliding_window_inference(
                     inputs,

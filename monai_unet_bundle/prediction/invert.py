@@ -1,19 +1,12 @@
 """Segmentation logits on the network's grid -> a label map on the input file's grid, in bounded memory.
 
-MONAI's usual tail (``Activationsd(softmax) -> Invertd -> AsDiscreted(argmax)``) resamples all C class
-probabilities at the input's full resolution at once: C float32 volumes plus a sampling grid of the same size
-(4 classes at 35 M voxels: 560 MB of probabilities, more for the grid). :class:`InvertToInputd` computes the
-same result slab by slab along the input's first axis: each slab's voxels are mapped into the network grid
-through the two affines, the probabilities there are interpolated trilinearly (``grid_sample``, clamped at the
-border as Spacing's inverse is), and only the argmax of the slab is kept. Extra memory is one slab (``slab_voxels``
-voxels times C, a few tens of MB) plus the label map itself (1 byte per voxel).
-
-The mapping uses the affines only: input voxel ``i`` goes to network voxel ``inv(A_net) @ A_input @ i``, where
-``A_input`` is the file's ``original_affine`` and ``A_net`` the preprocessed image's ``affine``. That is exact
-for any chain of Orientation, Spacing, crops and pads. Input voxels more than one voxel outside the network grid
-(regions a crop removed) are background.
-
-Example (the bundle's postprocessing)::
+MONAI's ``Activationsd(softmax) -> Invertd -> AsDiscreted(argmax)`` resamples all C probabilities at the input's
+resolution at once (C float32 volumes plus a sampling grid). :class:`InvertToInputd` computes the same slab by slab
+along the input's first axis: each slab's voxels are mapped into the network grid through the two affines
+(``inv(A_net) @ A_input``: exact for any chain of Orientation, Spacing, crops and pads), the probabilities there
+are interpolated trilinearly (``grid_sample``, border-clamped as Spacing's inverse is) and only the argmax is kept.
+Extra memory: one slab (``slab_voxels`` x C) plus the label map. Voxels over one voxel outside the grid are
+background. Example (the bundle's postprocessing)::
 
     InvertToInputd(keys="pred", ref_key="image")   # pred (4, 80, 96, 80) logits -> (1, 181, 217, 181) uint8
 """
@@ -30,15 +23,10 @@ import torch.nn.functional as F
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.data.utils import to_affine_nd
-from monai.transforms import MapTransform
-from monai_unet_bundle.inference.atomic_writer import SCALING_KEY
+from monai.transforms import LoadImage, MapTransform
+from monai_unet_bundle.prediction.output import source_path
 
-__all__ = ["InvertToInputd", "label_dtype_for"]
-
-
-def label_dtype_for(num_classes: int) -> torch.dtype:
-    """uint8 for up to 256 classes, else int32 (written as uint16 by the saver)."""
-    return torch.uint8 if num_classes <= 256 else torch.int32
+__all__ = ["InputLabeld", "InvertToInputd"]
 
 
 def _as_numpy(affine: Any) -> np.ndarray:
@@ -53,13 +41,13 @@ class InvertToInputd(MapTransform):
         ref_key: the preprocessed image: its ``affine`` is the network grid's, its meta holds the input file's
             ``original_affine`` and ``spatial_shape``.
         prob_key: when set, also store the probabilities in the input's geometry there: ``(C, *input_grid)``
-            uint8, probability = value / 255 (written to NIfTI with that scale factor).
+            uint8, probability = value / 255 (the writers store that scale).
         softmax: the inputs are logits (softmax, or sigmoid for one channel); False: already probabilities.
         slab_voxels: input voxels resampled per step; bounds the extra memory.
         allow_missing_keys: skip absent keys.
 
-    The label map is a MetaTensor whose ``affine`` is the input file's, so ``SaveImaged(resample=False)`` writes it
-    with exactly the input's shape, affine and orientation.
+    The label map is a MetaTensor whose ``affine`` is the input file's: the writers of
+    :mod:`~monai_unet_bundle.prediction.output` store it with exactly the input's shape, affine and orientation.
     """
 
     def __init__(
@@ -152,7 +140,7 @@ class InvertToInputd(MapTransform):
         if probs.device.type != "cpu":
             probs = probs.cpu()
         channels = probs.shape[0]
-        labels = torch.empty((1, *shape), dtype=label_dtype_for(max(channels, 2)))
+        labels = torch.empty((1, *shape), dtype=torch.uint8 if channels <= 256 else torch.int32)
         quantised = torch.empty((channels, *shape), dtype=torch.uint8) if self.prob_key else None
         rows_per_slab = max(1, self.slab_voxels // max(1, math.prod(shape[1:])))
         with torch.no_grad():
@@ -170,11 +158,7 @@ class InvertToInputd(MapTransform):
         meta["spatial_shape"] = np.asarray(shape)
         affine = torch.as_tensor(input_affine, dtype=torch.float64)
         out = MetaTensor(labels, affine=affine, meta=dict(meta))
-        prob_out = None
-        if quantised is not None:
-            prob_meta = dict(meta)
-            prob_meta[SCALING_KEY] = (1.0 / 255.0, 0.0)
-            prob_out = MetaTensor(quantised, affine=affine.clone(), meta=prob_meta)
+        prob_out = None if quantised is None else MetaTensor(quantised, affine=affine.clone(), meta=dict(meta))
         return out, prob_out
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
@@ -189,4 +173,22 @@ class InvertToInputd(MapTransform):
             d[key], probabilities = self.invert(d[key], ref_meta, network_affine)
             if self.prob_key:
                 d[self.prob_key] = probabilities
+        return d
+
+
+class InputLabeld(MapTransform):
+    """Replace a preprocessed label ``d[keys]`` by its file as stored: ``(1, *input_grid)``, the input's geometry.
+
+    Validation and evaluation score :class:`InvertToInputd`'s labels against it: the Dice of the files ``predict``
+    writes, not of a resampled copy. The file is the label's ``meta["filename_or_obj"]``.
+    """
+
+    def __init__(self, keys: KeysCollection = "label", allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.load = LoadImage(image_only=True, ensure_channel_first=True)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.load(source_path(d[key]))
         return d

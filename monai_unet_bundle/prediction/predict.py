@@ -1,14 +1,10 @@
 """``python -m monai_unet_bundle predict INPUT... --output-dir OUT``: the bundle's inference config, made handy.
 
-This command does not have an inference path of its own. It turns its arguments into overrides of
-``configs/inference.yaml`` (plus any ``--config`` files merged after it) and calls ``monai.bundle.run`` -- the
-function behind ``python -m monai.bundle run`` -- so both entry points run the same evaluator, inferer,
-postprocessing and writer. INPUTs may be image files, folders (their images, else imagesTs/, else imagesTr/) and
-datalist JSON files (a list of paths or items, or an MSD dataset.json).
-
-Exit status: 0 when every input was predicted or skipped, 1 when any failed (each is named with its reason), 2 for
-a usage error. Under ``torchrun`` every process predicts its own share of the inputs.
-
+No inference path of its own: the arguments become overrides of ``<bundle root>/configs/inference.yaml`` (plus any
+``--config`` files merged after it) for ``monai.bundle.run``, the function behind ``python -m monai.bundle run``.
+INPUTs: image files, folders (their images, else imagesTs/, else imagesTr/) and datalist JSON files. The bundle
+root is the current folder or ``--bundle-root``. Exit status: 0 when every input was predicted or skipped, 1 when
+any failed (each named with its reason), 2 for a usage error. Under ``torchrun`` each process takes its own share.
 Example::
 
     python -m monai_unet_bundle predict scans/ extra/case7.nrrd --output-dir seg/ --model models/model.pt --tta
@@ -25,18 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from monai_unet_bundle.data.datalist import DatasetError, case_name, inference_datalist
+from monai_unet_bundle.prediction.output import PredictionOutput
 
 __all__ = ["collect_inputs", "main", "overrides_from_args"]
-
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-
-def default_bundle_root() -> Path:
-    """The bundle root holding configs/inference.yaml: the current folder if it has one, else this checkout."""
-    for candidate in (Path.cwd(), _PACKAGE_ROOT):
-        if (candidate / "configs" / "inference.yaml").is_file():
-            return candidate
-    return Path.cwd()
 
 
 def collect_inputs(inputs: list[str]) -> list[dict[str, str]]:
@@ -62,8 +49,8 @@ def collect_inputs(inputs: list[str]) -> list[dict[str, str]]:
             continue  # the same file named twice
         if name in seen:
             raise DatasetError(
-                f"two inputs would write the same output '{name}_seg.nii.gz': {seen[name]} and "
-                f"{item['image']}; predict them into different --output-dir folders"
+                f"two inputs would write the same output '{PredictionOutput().path(name, '').name}': {seen[name]} "
+                f"and {item['image']}; predict them into different --output-dir folders"
             )
         seen[name] = item["image"]
         unique.append(item)
@@ -124,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bundle-root",
         type=Path,
-        default=None,
-        help="bundle root (default: the current folder or this checkout, whichever has configs/)",
+        default=Path("."),
+        help="bundle root: the folder holding configs/inference.yaml and models/ (default: the current folder)",
     )
     parser.add_argument("--overwrite", action="store_true", help="predict again where the output exists")
     parser.add_argument(
@@ -152,12 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the predict command; returns the exit status."""
     args = build_parser().parse_args(argv)
-    args.bundle_root = (args.bundle_root or default_bundle_root()).resolve()
+    args.bundle_root = args.bundle_root.resolve()
     configs_dir = args.bundle_root / "configs"
     config_files = [str(configs_dir / "inference.yaml")] + [str(Path(c).resolve()) for c in args.config]
     missing = [c for c in config_files if not Path(c).is_file()]
     if missing:
-        print(f"predict: config file(s) not found: {', '.join(missing)}", file=sys.stderr)
+        root = "" if Path(config_files[0]).is_file() else f"; {args.bundle_root} is not a bundle root (--bundle-root)"
+        print(f"predict: config file(s) not found: {', '.join(missing)}{root}", file=sys.stderr)
         return 2
     try:
         overrides = overrides_from_args(args)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK
 from monai.transforms import LoadImage
-from monai_unet_bundle.inference import SimpleITKReader
-from tests.inference.conftest import AFFINES, write_sitk
+from monai_unet_bundle.prediction import SimpleITKReader
+from tests.prediction.conftest import AFFINES, write_sitk
 
 
 @pytest.mark.parametrize("name", ["lps", "lsa", "oblique"])

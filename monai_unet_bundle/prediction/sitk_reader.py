@@ -25,7 +25,6 @@ from monai.utils import MetaKeys, SpaceKeys
 __all__ = ["SimpleITKReader", "sitk_affine_ras"]
 
 #: formats read here; NIfTI stays with MONAI's NibabelReader, which handles qform / sform codes more faithfully
-SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd", ".nii", ".nii.gz", ".dcm", ".tif", ".tiff", ".vtk")
 DEFAULT_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 NOT_MINE = "SimpleITKReader leaves this file to another reader:"
 

@@ -13,9 +13,9 @@ import pytest
 import SimpleITK
 from monai.bundle import run
 from monai_unet_bundle.__main__ import main as cli
-from monai_unet_bundle.inference.sitk_reader import sitk_affine_ras
+from monai_unet_bundle.prediction.sitk_reader import sitk_affine_ras
 from tests.conftest import CONFIGS, REPO, write_nifti
-from tests.inference.conftest import THRESHOLD_NET, THRESHOLD_SET, blob_image, dice
+from tests.prediction.conftest import THRESHOLD_NET, THRESHOLD_SET, blob_image, dice
 
 QUIET = ["--no-progress"]
 

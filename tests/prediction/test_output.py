@@ -1,4 +1,5 @@
-"""Writes are whole or absent: a failure half-way through nib.save leaves no output and no stray file."""
+"""The output contract and its NIfTI writer: writes are whole or absent, a failure half-way through nib.save leaves
+no output and no stray file; the contract names the files and decides what counts as done."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
-from monai.transforms import SaveImage
 from monai_unet_bundle.__main__ import main as cli
-from monai_unet_bundle.inference import AtomicNibabelWriter
-from monai_unet_bundle.inference.atomic_writer import SCALING_KEY
+from monai_unet_bundle.prediction import NiftiWriter, PredictionOutput
 from tests.conftest import write_nifti
-from tests.inference.conftest import THRESHOLD_SET, blob_image
+from tests.prediction.conftest import THRESHOLD_SET, blob_image
 
 
 def _half_then_fail(real_save):
@@ -39,28 +38,31 @@ def _labels(shape=(6, 5, 4)) -> MetaTensor:
     )
 
 
-def _saver(folder):
-    return SaveImage(
-        output_dir=str(folder),
-        output_postfix="seg",
-        output_dtype=np.uint8,
-        resample=False,
-        separate_folder=False,
-        print_log=False,
-        writer=AtomicNibabelWriter,
-    )
+def _save(folder, labels):
+    """What SavePredictiond does with the default contract: NIfTI <case>_seg.nii.gz."""
+    output = PredictionOutput()
+    return output.writer.write(labels, labels.meta, ["a", "b"], output.path(labels.meta["filename_or_obj"], folder))
 
 
 def test_a_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(nib, "save", _half_then_fail(nib.save))
-    with pytest.raises(RuntimeError, match="No space left on device"):
-        _saver(tmp_path)(_labels())
+    with pytest.raises(OSError, match="No space left on device"):
+        _save(tmp_path, _labels())
     assert list(tmp_path.iterdir()) == []  # neither case_seg.nii.gz nor the partial temporary file
+
+
+def test_the_contract_names_the_output_and_what_is_done(tmp_path):
+    output = PredictionOutput()
+    assert output.path("/data/imagesTs/case.nrrd", tmp_path) == tmp_path / "case_seg.nii.gz"
+    assert output.path("case.nii", tmp_path, "prob") == tmp_path / "case_prob.nii.gz"
+    assert not output.done("/data/case.nii.gz", tmp_path)
+    assert _save(tmp_path, _labels()) == [tmp_path / "case_seg.nii.gz"]
+    assert output.done("/data/case.nii.gz", tmp_path)
 
 
 def test_a_whole_write_lands_under_its_name_with_ordinary_permissions(tmp_path):
     labels = _labels()
-    _saver(tmp_path)(labels)
+    _save(tmp_path, labels)
     assert [p.name for p in tmp_path.iterdir()] == ["case_seg.nii.gz"]
     written = nib.load(tmp_path / "case_seg.nii.gz")
     assert np.array_equal(np.asarray(written.dataobj), labels[0].numpy())
@@ -72,18 +74,9 @@ def test_a_whole_write_lands_under_its_name_with_ordinary_permissions(tmp_path):
 
 def test_scaling_is_written_but_never_inherited(tmp_path):
     probabilities = MetaTensor(
-        torch.tensor([[[[0, 128, 255]]]], dtype=torch.uint8),
-        meta={"filename_or_obj": "p.nii.gz", SCALING_KEY: (1 / 255, 0.0), "scl_slope": 7.0},
+        torch.tensor([[[[0, 128, 255]]]], dtype=torch.uint8), meta={"filename_or_obj": "p.nii.gz", "scl_slope": 7.0}
     )
-    SaveImage(
-        output_dir=str(tmp_path),
-        output_postfix="prob",
-        output_dtype=np.uint8,
-        resample=False,
-        separate_folder=False,
-        print_log=False,
-        writer=AtomicNibabelWriter,
-    )(probabilities)
+    NiftiWriter().write_probabilities(probabilities, probabilities.meta, tmp_path / "p_prob.nii.gz")
     values = nib.load(tmp_path / "p_prob.nii.gz").get_fdata().ravel()
     assert np.allclose(values, [0.0, 128 / 255, 1.0])
 
@@ -112,30 +105,3 @@ def test_predict_reports_the_failed_write_and_keeps_the_earlier_output(tmp_path,
     assert "No space left on device" in capsys.readouterr().out
     assert [p.name for p in earlier.parent.iterdir()] == ["case_seg.nii.gz"]
     assert earlier.read_bytes() == b"earlier result"  # not replaced by half a file
-
-
-def _dead_pid() -> int:
-    import subprocess
-    import sys
-
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
-def test_only_old_temporaries_of_dead_writers_are_removed(tmp_path):
-    from monai_unet_bundle.inference.atomic_writer import remove_abandoned_temporaries
-
-    dead = _dead_pid()
-    abandoned = tmp_path / f".a_seg.nii.gz.{dead}.0123abcd.part.nii.gz"
-    recent = tmp_path / f".b_seg.nii.gz.{dead}.0123abcd.part.nii.gz"
-    live = tmp_path / f".c_seg.nii.gz.{os.getpid()}.0123abcd.part.nii.gz"
-    unrelated = [tmp_path / "d_seg.nii.gz", tmp_path / f".e.{dead}.part.nii.gz", tmp_path / ".hidden"]
-    for path in [abandoned, recent, live, *unrelated]:
-        path.write_bytes(b"x")
-    old = os.stat(abandoned).st_mtime - 600
-    for path in [abandoned, live, *unrelated]:
-        os.utime(path, (old, old))
-    assert remove_abandoned_temporaries(tmp_path) == [abandoned]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in [recent, live, *unrelated])
-    assert remove_abandoned_temporaries(tmp_path / "missing") == []

@@ -3,14 +3,11 @@
 :class:`WindowPredictor` wraps a network for sliding-window or overlap-tile inference:
 
 - ``torch.inference_mode`` around the forward pass (no autograd bookkeeping, no version counters);
-- mixed precision: bf16 autocast on a CPU with native bf16 (AVX512-BF16 / AMX), fp16 autocast on CUDA, nothing
-  elsewhere (bf16 emulated in software is slower than fp32) -- see :func:`autocast_dtype`;
+- mixed precision: bf16 on a CPU with native bf16, fp16 on CUDA (:func:`~monai_unet_bundle.engines.autocast_dtype`);
 - channels-last memory layout for 2D / 3D windows (oneDNN and cuDNN pick faster kernels for it);
 - a network returning a list or tuple (U2-Net side outputs, deep supervision) contributes its first, fused entry;
 - flip test-time augmentation: the mean of the logits over the window and its mirror images (nnU-Net's mirroring).
-
-The result is a normal (not inference-mode) float32 tensor, so MONAI's stitcher may update it in place and the
-blending buffers keep full precision whatever the compute precision was.
+The result is a normal float32 tensor: the stitcher may update it in place, and blends in full precision.
 """
 
 from __future__ import annotations
@@ -20,27 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from monai_unet_bundle.engines.autocast import cpu_has_fast_bf16
 
-__all__ = ["WindowPredictor", "autocast_dtype", "flip_combinations"]
-
-
-def autocast_dtype(device: str | torch.device, amp: bool = True) -> torch.dtype | None:
-    """The autocast dtype for inference on ``device``: fp16 on CUDA, bf16 on a CPU with native bf16, else None.
-
-    Example::
-
-        >>> autocast_dtype("cpu", amp=False) is None
-        True
-    """
-    if not amp:
-        return None
-    kind = torch.device(device).type
-    if kind == "cuda":
-        return torch.float16
-    if kind == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return None
+__all__ = ["WindowPredictor", "flip_combinations"]
 
 
 def flip_combinations(axes: Sequence[int]) -> list[tuple[int, ...]]:
@@ -59,14 +37,12 @@ class WindowPredictor:
         network: the network (already on the windows' device and in the intended train/eval mode).
         dtype: autocast dtype (``torch.bfloat16`` / ``torch.float16``) or None for full precision.
         channels_last: feed 4D / 5D windows in channels-last layout (the network should be converted too).
-        flips: tensor dims to mirror for test-time augmentation, one tuple per extra pass (see
-            :func:`flip_combinations`); empty for none.
-        module: the network whose sizing methods (``valid_border`` ...) the stitcher may ask for; defaults to
-            ``network``. Exposed as ``.module`` like DataParallel does.
+        flips: tensor dims to mirror for TTA, one tuple per extra pass (:func:`flip_combinations`); empty for none.
+        module: the network whose sizing methods (``valid_border`` ...) the stitcher may ask for, as ``.module``
+            (like DataParallel); default ``network``.
         on_window: called with the number of windows after every call (a progress bar's ``update``).
-        batch_size: a smaller batch (the last windows of a volume) is padded to this size, so the network always
-            sees one input shape: oneDNN / cuDNN then generate their kernels once per process, not once more for
-            every new remainder (seconds each for bf16 on AMX).
+        batch_size: a smaller batch (a volume's last windows) is padded to this size: one input shape, so oneDNN /
+            cuDNN generate their kernels once per process (seconds each for bf16 on AMX).
 
     Example::
 

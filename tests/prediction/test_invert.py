@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from monai.data import MetaTensor
 from monai.transforms import Activationsd, Compose, EnsureChannelFirstd, Invertd, LoadImaged, Orientationd, Spacingd
-from monai_unet_bundle.inference import InvertToInputd
+from monai_unet_bundle.prediction import InvertToInputd
 from tests.conftest import write_nifti
-from tests.inference.conftest import AFFINES
+from tests.prediction.conftest import AFFINES
 
 
 @pytest.fixture(scope="module")
