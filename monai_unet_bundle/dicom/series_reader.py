@@ -25,7 +25,7 @@ import pydicom
 import SimpleITK
 from monai.data import ImageReader
 from monai_unet_bundle.checks.errors import InputCheckError
-from monai_unet_bundle.prediction.sitk_reader import SimpleITKReader
+from monai_unet_bundle.prediction.sitk_reader import NOT_MINE, SimpleITKReader
 
 __all__ = [
     "DicomSeriesError",
@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 SEPARATOR = "::"
+#: files that are volumes of their own, never slices of a series
+_VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".raw", ".json", ".txt")
 #: slice positions may differ from an even grid by this share of the slice spacing (scanner rounding)
 SPACING_TOLERANCE = 0.05
 #: what every slice of an image series has (reports, segmentations and presentation states lack them)
@@ -170,10 +172,14 @@ def holds_dicom(folder: str | Path) -> bool:
     if not folder.is_dir():
         return False
     for path in folder.iterdir():
-        if path.is_file() and not path.name.startswith("."):
+        if not path.is_file() or path.name.startswith(".") or path.name.lower().endswith(_VOLUME_SUFFIXES):
+            continue
+        try:
             with open(path, "rb") as handle:
                 if handle.read(132)[128:] == b"DICM":
                     return True
+        except OSError:
+            continue  # an unreadable file is reported by whoever reads it
     return False
 
 
@@ -258,7 +264,7 @@ class DicomSeriesReader(ImageReader):
     def read(self, data: Sequence[str] | str, **kwargs: Any) -> SimpleITK.Image:
         names = [data] if isinstance(data, (str, Path)) else list(data)
         if not self.verify_suffix(names):
-            raise ValueError(f"DicomSeriesReader reads one DICOM series folder, got {names}")
+            raise ValueError(f"DicomSeriesReader {NOT_MINE} {names} (not one DICOM series folder)")
         return read_series(names[0])
 
     def get_data(self, img: SimpleITK.Image) -> tuple[np.ndarray, dict]:
