@@ -66,6 +66,24 @@ class InsufficientMemoryError(InputCheckError):
     """A volume whose estimated memory need exceeds what is available; names the file, the need and the limit."""
 
 
+def _series_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """Shape and spacing of a DICOM series input from its files' headers.
+
+    Raises:
+        DicomSeriesError: the series cannot be read as one volume (named, with the reason). Raised here, before
+            loading, because MONAI's LoadImage would hide it behind its other readers' failures.
+    """
+    import pydicom
+    from monai_unet_bundle.dicom import series_info
+
+    series = series_info(path)
+    first, last = (pydicom.dcmread(str(f), stop_before_pixels=True) for f in (series.files[0], series.files[-1]))
+    count = len(series.files)
+    extent = math.dist([float(v) for v in last.ImagePositionPatient], [float(v) for v in first.ImagePositionPatient])
+    spacing = (float(first.PixelSpacing[1]), float(first.PixelSpacing[0]), extent / (count - 1) if count > 1 else 1.0)
+    return (int(first.Columns), int(first.Rows), count), spacing
+
+
 def read_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, ...]] | None:
     """``(spatial shape, voxel spacing in mm)`` of an image file from its header, or None if it cannot be parsed.
 
@@ -74,6 +92,8 @@ def read_header(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, 
     Raises:
         UnreadableFileError: the file exists but cannot be opened (no read permission, an I/O error).
     """
+    if "::" in str(path) or Path(path).is_dir():
+        return _series_header(path)
     path = Path(path)
     if not path.is_file():
         return None

@@ -34,7 +34,12 @@ def embedded_builders() -> dict[str, Callable[[Path], Path]]:
 
 
 def case_name(path: str | Path) -> str:
-    """File name without the image suffix (``a/b/case.nii.gz`` -> ``case``)."""
+    """File name without the image suffix (``a/b/case.nii.gz`` -> ``case``); a DICOM series: its folder's name
+    (``<folder>::<uid>``: plus the UID's last digits)."""
+    if "::" in str(path) or Path(path).is_dir():
+        from monai_unet_bundle.dicom import series_case_name
+
+        return series_case_name(path)
     name = Path(path).name
     for suffix in IMAGE_SUFFIXES:
         if name.endswith(suffix):
@@ -136,11 +141,29 @@ def inference_datalist(dataset_dir: str | Path, datalist: str | Path | Sequence 
     if not dataset_dir.is_dir():
         raise DatasetError(f"dataset_dir '{dataset_dir}' does not exist")
     for folder in (dataset_dir, dataset_dir / "imagesTs", dataset_dir / "imagesTr"):
-        files = image_files(folder)
+        files = [str(p) for p in image_files(folder)] + dicom_series_inputs(folder)
         if files:
-            return [{"image": str(p)} for p in files]
+            return [{"image": p} for p in files]
     patterns = "*{" + ",".join(IMAGE_SUFFIXES) + "}"
     raise DatasetError(f"no images found in '{dataset_dir}': searched {patterns} there and in imagesTs/, imagesTr/")
+
+
+def dicom_series_inputs(folder: str | Path) -> list[str]:
+    """The DICOM series in ``folder`` itself or in its direct sub-folders, as inputs (see
+    :func:`monai_unet_bundle.dicom.series_inputs`); a refused series is listed too, so that reading it reports why."""
+    from monai_unet_bundle.dicom import DicomSeriesError, holds_dicom, series_inputs
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    candidates = [folder] if holds_dicom(folder) else sorted(p for p in folder.iterdir() if holds_dicom(p))
+    inputs = []
+    for candidate in candidates:
+        try:
+            inputs += [path for path, _ in series_inputs(candidate)]
+        except DicomSeriesError:
+            inputs.append(str(candidate))  # unreadable as a whole: its read will say why
+    return inputs
 
 
 def _explicit_datalist(datalist: str | Path | Sequence) -> list[dict[str, str]]:

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import highdicom
 import numpy as np
 import pydicom
+import SimpleITK
+import torch
+from monai_unet_bundle.dicom.series_reader import is_series_path, series_info
+from monai_unet_bundle.dicom.series_writer import write_series
+from monai_unet_bundle.prediction.output import SegmentationWriter, source_path
 from pydicom.sr.codedict import codes
 
-__all__ = ["CLASS_CODES", "segment_code", "write_dicom_seg"]
+__all__ = ["CLASS_CODES", "DicomSegWriter", "segment_code", "write_dicom_seg"]
 
 #: class name (lower case, spaces / hyphens as underscores) -> (category, property type) SNOMED CT codes
 CLASS_CODES = {
@@ -113,3 +118,35 @@ def write_dicom_seg(
         Path(partial).unlink(missing_ok=True)
         raise
     return path
+
+
+class DicomSegWriter(SegmentationWriter):
+    """The DICOM-SEG output format (``--output-format dicom-seg``): ``<case>_seg.dcm`` referencing its source.
+
+    A DICOM series input is referenced as it is. Any other input (NIfTI, NRRD, ...) is first written as a DICOM
+    series beside the SEG (``<case>_seg_image/``, one file per slice, ``modality``), since a SEG must reference
+    the images it segments.
+
+    Args:
+        modality: of the series written for non-DICOM inputs: "MR" or "CT".
+    """
+
+    extension = ".dcm"
+
+    def __init__(self, modality: str = "MR") -> None:
+        self.modality = modality
+
+    def write(self, labels: torch.Tensor, meta: Mapping, class_names: Sequence[str], path: Path) -> list[Path]:
+        source = source_path(meta)
+        if source is None:
+            raise ValueError("DicomSegWriter: the prediction does not say which input it came from")
+        # (1, x, y, z) in the input's voxel grid -> (slices, rows, columns) of the source series
+        zyx = np.ascontiguousarray(np.asarray(labels[0].detach().cpu()).transpose(2, 1, 0))
+        written = []
+        if is_series_path(source):
+            files = series_info(source).files
+        else:
+            image_folder = path.with_name(path.name[: -len(self.extension)] + "_image")
+            files = write_series(SimpleITK.ReadImage(source), image_folder, modality=self.modality)
+            written.append(image_folder)
+        return [write_dicom_seg(zyx, files, ["background", *class_names], path), *written]

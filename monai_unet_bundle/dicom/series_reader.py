@@ -25,11 +25,24 @@ import pydicom
 import SimpleITK
 from monai.data import ImageReader
 from monai_unet_bundle.checks.errors import InputCheckError
-from monai_unet_bundle.inference.sitk_reader import SimpleITKReader
+from monai_unet_bundle.prediction.sitk_reader import NOT_MINE, SimpleITKReader
 
-__all__ = ["DicomSeriesError", "DicomSeriesReader", "SeriesInfo", "find_series", "read_series", "series_inputs"]
+__all__ = [
+    "DicomSeriesError",
+    "DicomSeriesReader",
+    "SeriesInfo",
+    "find_series",
+    "holds_dicom",
+    "is_series_path",
+    "read_series",
+    "series_case_name",
+    "series_info",
+    "series_inputs",
+]
 
 SEPARATOR = "::"
+#: files that are volumes of their own, never slices of a series
+_VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".raw", ".json", ".txt")
 #: slice positions may differ from an even grid by this share of the slice spacing (scanner rounding)
 SPACING_TOLERANCE = 0.05
 #: what every slice of an image series has (reports, segmentations and presentation states lack them)
@@ -153,12 +166,36 @@ def find_series(folder: str | Path) -> list[SeriesInfo]:
     return [_check_and_sort(folder, uid, items) for uid, items in _headers(folder).items()]
 
 
+def holds_dicom(folder: str | Path) -> bool:
+    """Whether ``folder`` directly holds a DICOM file (the "DICM" marker after the 128-byte preamble)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    for path in folder.iterdir():
+        if not path.is_file() or path.name.startswith(".") or path.name.lower().endswith(_VOLUME_SUFFIXES):
+            continue
+        try:
+            with open(path, "rb") as handle:
+                if handle.read(132)[128:] == b"DICM":
+                    return True
+        except OSError:
+            continue  # an unreadable file is reported by whoever reads it
+    return False
+
+
+def series_case_name(path: str | Path) -> str:
+    """The case name of a series input: the folder's name, plus the UID's last 8 digits for ``<folder>::<uid>``."""
+    folder, _, uid = str(path).partition(SEPARATOR)
+    name = Path(folder).name
+    return f"{name}_{uid.replace('.', '')[-8:]}" if uid else name
+
+
 def series_inputs(folder: str | Path) -> list[tuple[str, str | DicomSeriesError]]:
     """``(input path, name)`` per series of ``folder``, or ``(input path, error)`` for a series that is refused.
 
     A folder with one series is addressed by the folder itself and named after it; with several, each series is
-    ``<folder>::<uid>``, named ``<folder name>_<SeriesNumber or the UID's last part>``. A batch runner turns the
-    errors into failed inputs and goes on with the others.
+    ``<folder>::<uid>``, named by :func:`series_case_name`. A batch runner turns the errors into failed inputs and
+    goes on with the others.
     """
     folder = Path(folder)
     groups = _headers(folder)
@@ -166,16 +203,16 @@ def series_inputs(folder: str | Path) -> list[tuple[str, str | DicomSeriesError]
     for uid, items in groups.items():
         path = str(folder) if len(groups) == 1 else f"{folder}{SEPARATOR}{uid}"
         try:
-            info = _check_and_sort(folder, uid, items)
+            _check_and_sort(folder, uid, items)
         except DicomSeriesError as error:
             out.append((path, error))
             continue
-        out.append((path, folder.name if len(groups) == 1 else f"{folder.name}_{info.number or uid.split('.')[-1]}"))
+        out.append((path, series_case_name(path)))
     return out
 
 
-def read_series(path: str | Path) -> SimpleITK.Image:
-    """The volume of ``<folder>`` (one series) or ``<folder>::<uid>``, with its DICOM geometry (LPS)."""
+def series_info(path: str | Path) -> SeriesInfo:
+    """The checked series that ``<folder>`` (holding one series) or ``<folder>::<uid>`` addresses."""
     folder, _, uid = str(path).partition(SEPARATOR)
     groups = _headers(Path(folder))
     if uid and uid not in groups:
@@ -186,7 +223,13 @@ def read_series(path: str | Path) -> SimpleITK.Image:
             f"DICOM folder '{folder}' holds {len(groups)} series ({listed}): name one as <folder>{SEPARATOR}<uid>"
         )
     uid = uid or next(iter(groups))
-    series = [_check_and_sort(Path(folder), uid, groups[uid])]
+    return _check_and_sort(Path(folder), uid, groups[uid])
+
+
+def read_series(path: str | Path) -> SimpleITK.Image:
+    """The volume of ``<folder>`` (one series) or ``<folder>::<uid>``, with its DICOM geometry (LPS)."""
+    series = [series_info(path)]
+    folder = series[0].folder
     reader = SimpleITK.ImageSeriesReader()
     reader.SetFileNames([str(f) for f in series[0].files])
     try:
@@ -221,7 +264,7 @@ class DicomSeriesReader(ImageReader):
     def read(self, data: Sequence[str] | str, **kwargs: Any) -> SimpleITK.Image:
         names = [data] if isinstance(data, (str, Path)) else list(data)
         if not self.verify_suffix(names):
-            raise ValueError(f"DicomSeriesReader reads one DICOM series folder, got {names}")
+            raise ValueError(f"DicomSeriesReader {NOT_MINE} {names} (not one DICOM series folder)")
         return read_series(names[0])
 
     def get_data(self, img: SimpleITK.Image) -> tuple[np.ndarray, dict]:

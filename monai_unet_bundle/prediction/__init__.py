@@ -9,7 +9,13 @@ from monai_unet_bundle.prediction.batch import BatchReport, PredictionDataset, p
 from monai_unet_bundle.prediction.batchnorm_folding import fold_batchnorm
 from monai_unet_bundle.prediction.inferer import SegmentationInferer
 from monai_unet_bundle.prediction.invert import InputLabeld, InvertToInputd
-from monai_unet_bundle.prediction.output import NiftiWriter, PredictionOutput, SavePredictiond, SegmentationWriter
+from monai_unet_bundle.prediction.output import (
+    MultiWriter,
+    NiftiWriter,
+    PredictionOutput,
+    SavePredictiond,
+    SegmentationWriter,
+)
 from monai_unet_bundle.prediction.overlap_tile import OverlapTileInferer
 from monai_unet_bundle.prediction.sitk_reader import SimpleITKReader
 from monai_unet_bundle.prediction.window_predictor import WindowPredictor, flip_combinations
@@ -18,6 +24,7 @@ __all__ = [
     "BatchReport",
     "InputLabeld",
     "InvertToInputd",
+    "MultiWriter",
     "NiftiWriter",
     "OverlapTileInferer",
     "PredictionDataset",

@@ -24,7 +24,7 @@ from monai.transforms import MapTransform, SaveImaged
 from monai_unet_bundle.atomic_write import atomic_write, remove_abandoned_temporaries
 from monai_unet_bundle.data.datalist import case_name
 
-__all__ = ["NiftiWriter", "PredictionOutput", "SavePredictiond", "SegmentationWriter", "source_path"]
+__all__ = ["MultiWriter", "NiftiWriter", "PredictionOutput", "SavePredictiond", "SegmentationWriter", "source_path"]
 
 
 def source_path(item: Any) -> str | None:
@@ -79,6 +79,36 @@ class NiftiWriter(SegmentationWriter):
     def write_probabilities(self, probabilities: torch.Tensor, meta: Mapping, path: Path) -> list[Path]:
         data = np.moveaxis(np.asarray(probabilities.detach().cpu(), dtype=np.uint8), 0, -1)  # channels last in NIfTI
         return self._save(data, probabilities.affine, path, slope=1.0 / 255.0)
+
+
+class MultiWriter(SegmentationWriter):
+    """Several formats of each prediction (``--output-format both``): ``writers[0]`` names the output and decides
+    what counts as done, so it is written last, after the others succeeded; probabilities go to the first writer
+    that writes them.
+    """
+
+    def __init__(self, writers: Sequence[SegmentationWriter]) -> None:
+        if not writers:
+            raise ValueError("MultiWriter needs at least one writer")
+        self.writers = list(writers)
+        self.extension = self.writers[0].extension
+
+    def _path(self, writer: SegmentationWriter, path: Path) -> Path:
+        return path.with_name(path.name[: -len(self.extension)] + writer.extension)
+
+    def write(self, labels: torch.Tensor, meta: Mapping, class_names: Sequence[str], path: Path) -> list[Path]:
+        written: list[Path] = []
+        for writer in self.writers[::-1]:
+            written = writer.write(labels, meta, class_names, self._path(writer, path)) + written
+        return written
+
+    def write_probabilities(self, probabilities: torch.Tensor, meta: Mapping, path: Path) -> list[Path]:
+        for writer in self.writers:
+            try:
+                return writer.write_probabilities(probabilities, meta, self._path(writer, path))
+            except NotImplementedError:
+                continue
+        raise NotImplementedError("none of the formats writes probability maps")
 
 
 @dataclass

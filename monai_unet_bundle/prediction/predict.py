@@ -43,7 +43,8 @@ def collect_inputs(inputs: list[str]) -> list[dict[str, str]]:
     seen: dict[str, str] = {}
     unique = []
     for item in items:
-        item["image"] = str(Path(item["image"]).resolve())
+        folder, marker, uid = item["image"].partition("::")
+        item["image"] = str(Path(folder).resolve()) + marker + uid
         name = case_name(item["image"])
         if seen.get(name) == item["image"]:
             continue  # the same file named twice
@@ -55,6 +56,17 @@ def collect_inputs(inputs: list[str]) -> list[dict[str, str]]:
         seen[name] = item["image"]
         unique.append(item)
     return unique
+
+
+#: --output-format -> the output contract's writer (configs/inference.yaml ``prediction_output#writer``)
+OUTPUT_FORMATS: dict[str, dict[str, Any]] = {
+    "nifti": {"_target_": "monai_unet_bundle.prediction.NiftiWriter"},
+    "dicom-seg": {"_target_": "monai_unet_bundle.dicom.DicomSegWriter"},
+}
+OUTPUT_FORMATS["both"] = {
+    "_target_": "monai_unet_bundle.prediction.MultiWriter",
+    "writers": [OUTPUT_FORMATS["nifti"], OUTPUT_FORMATS["dicom-seg"]],
+}
 
 
 def _literal(text: str) -> Any:
@@ -76,6 +88,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "tta": args.tta,
         "progress": not args.no_progress,
     }
+    if args.output_format != "nifti":
+        overrides["prediction_output#writer"] = OUTPUT_FORMATS[args.output_format]
     if args.model is not None:
         overrides["ckpt_path"] = str(Path(args.model).resolve())
     if args.roi_size is not None:
@@ -98,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "inputs", nargs="+", help="image files (.nii, .nii.gz, .nrrd, .mha, .mhd), folders, datalist JSON files"
+        "inputs",
+        nargs="+",
+        help="image files (.nii, .nii.gz, .nrrd, .mha, .mhd), DICOM series folders, folders of either, datalist JSON",
     )
     parser.add_argument("--output-dir", required=True, help="where <name>_seg.nii.gz files go")
     parser.add_argument("--model", help="checkpoint (a state_dict; default: <bundle root>/models/model.pt)")
@@ -113,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("."),
         help="bundle root: the folder holding configs/inference.yaml and models/ (default: the current folder)",
+    )
+    parser.add_argument(
+        "--output-format",
+        choices=sorted(OUTPUT_FORMATS),
+        default="nifti",
+        help="<name>_seg.nii.gz, <name>_seg.dcm (DICOM-SEG referencing the input series; a non-DICOM input is "
+        "written as a series beside it), or both",
     )
     parser.add_argument("--overwrite", action="store_true", help="predict again where the output exists")
     parser.add_argument(

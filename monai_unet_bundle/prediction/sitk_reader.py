@@ -26,7 +26,8 @@ __all__ = ["SimpleITKReader", "sitk_affine_ras"]
 
 #: formats read here; NIfTI stays with MONAI's NibabelReader, which handles qform / sform codes more faithfully
 DEFAULT_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
-NOT_MINE = "SimpleITKReader leaves this file to another reader:"
+#: how a reader that LoadImage tries on a file it does not read says so (the batch report skips these lines)
+NOT_MINE = "leaves this file to another reader:"
 
 
 def sitk_affine_ras(image: SimpleITK.Image) -> np.ndarray:
@@ -64,7 +65,7 @@ class SimpleITKReader(ImageReader):
             raise ValueError(f"SimpleITKReader reads one file at a time, got {names}")
         # LoadImage tries a user-given reader on every file whatever its suffix: leave the others to their readers
         if not self.verify_suffix(names[0]):
-            raise ValueError(f"{NOT_MINE} {names[0]} (suffixes {', '.join(self.suffixes)})")
+            raise ValueError(f"SimpleITKReader {NOT_MINE} {names[0]} (suffixes {', '.join(self.suffixes)})")
         try:
             return SimpleITK.ReadImage(str(names[0]))
         except RuntimeError as error:  # ITK's message: a source location, then the reason on an "ERROR" line

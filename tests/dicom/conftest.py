@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK
 from monai_unet_bundle.dicom import write_series
+from tests.prediction.conftest import threshold_model  # noqa: F401 (a fixture for tests/dicom)
 
 #: 20 / 10 / -15 degree rotations about x, y, z, as a direction matrix (columns = axes in LPS)
 _ANGLES = np.deg2rad([20.0, 10.0, -15.0])

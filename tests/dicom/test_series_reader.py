@@ -60,7 +60,9 @@ def test_two_series_in_one_folder_are_split_and_named(tmp_path):
         for path in (tmp_path / name).iterdir():
             shutil.copy(path, folder / f"{name}_{path.name}")
     inputs = series_inputs(folder)
-    assert sorted(name for _, name in inputs) == ["study_3", "study_4"]
+    uids = sorted(path.split("::")[1] for path, _ in inputs)
+    assert sorted(name for _, name in inputs) == sorted(f"study_{uid.replace('.', '')[-8:]}" for uid in uids)
+    assert len({name for _, name in inputs}) == 2
     for path, _ in inputs:
         assert "::" in path and read_series(path).GetSize() == (24, 20, 12)
     with pytest.raises(DicomSeriesError, match=r"holds 2 series .*name one as <folder>::<uid>"):
