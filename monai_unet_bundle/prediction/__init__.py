@@ -2,7 +2,7 @@
 
 The inferer (:mod:`.inferer` with :mod:`.window_predictor`, :mod:`.overlap_tile`, :mod:`.batchnorm_folding`), the
 inversion to each input's geometry (:mod:`.invert`), the output contract and its writers (:mod:`.output`), the
-batch runner (:mod:`.batch`), a SimpleITK reader (:mod:`.sitk_reader`) and the ``predict`` command (:mod:`.predict`).
+batch runner (:mod:`.batch`), the QC report (:mod:`.quality`), a SimpleITK reader (:mod:`.sitk_reader`) and the ``predict`` command (:mod:`.predict`).
 """
 
 from monai_unet_bundle.prediction.batch import BatchReport, PredictionDataset, process_shard
@@ -17,6 +17,7 @@ from monai_unet_bundle.prediction.output import (
     SegmentationWriter,
 )
 from monai_unet_bundle.prediction.overlap_tile import OverlapTileInferer
+from monai_unet_bundle.prediction.quality import QualityReportd
 from monai_unet_bundle.prediction.sitk_reader import SimpleITKReader
 from monai_unet_bundle.prediction.window_predictor import WindowPredictor, flip_combinations
 
@@ -29,6 +30,7 @@ __all__ = [
     "OverlapTileInferer",
     "PredictionDataset",
     "PredictionOutput",
+    "QualityReportd",
     "SavePredictiond",
     "SegmentationInferer",
     "SegmentationWriter",

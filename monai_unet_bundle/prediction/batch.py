@@ -68,14 +68,21 @@ class BatchReport:
     Args:
         name: label of the summary line.
         stream: where the summary goes (stdout by default).
+        qc_threshold: cases whose QC confidence is below this are listed first, least confident first.
     """
 
-    def __init__(self, name: str = "inference", stream: Any = None) -> None:
+    def __init__(self, name: str = "inference", stream: Any = None, qc_threshold: float | None = None) -> None:
         self.name = name
         self.stream = stream
+        self.qc_threshold = qc_threshold
         self.done: list[str] = []
         self.skipped: list[str] = []
         self.failed: list[tuple[str, str]] = []
+        self.confidence: dict[str, float] = {}
+
+    def add_quality(self, source: str, confidence: float) -> None:
+        """A case's confidence (``QualityReportd``): those below ``qc_threshold`` head the summary."""
+        self.confidence[source] = float(confidence)
 
     def add_done(self, source: str) -> None:
         self.done.append(source)
@@ -109,7 +116,11 @@ class BatchReport:
     def finish(self) -> None:
         """Print the summary and the failures; exit with status 1 (``SystemExit``) when any input failed."""
         stream = self.stream or sys.stdout
-        lines = [self.summary()] + [f"  failed: {source}: {reason}" for source, reason in self.failed]
+        lines = [self.summary()]
+        if self.qc_threshold is not None:
+            low = sorted((c, s) for s, c in self.confidence.items() if c < self.qc_threshold)
+            lines += [f"  low confidence ({c:.3f} < {self.qc_threshold}): {s}" for c, s in low]
+        lines += [f"  failed: {source}: {reason}" for source, reason in self.failed]
         print("\n".join(lines), file=stream, flush=True)
         if self.failed:
             raise SystemExit(1)

@@ -84,10 +84,14 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "output_dir": str(Path(args.output_dir).resolve()),
         "overwrite": args.overwrite,
         "save_probabilities": args.save_probabilities,
+        "uncertainty": args.uncertainty,
+        "qc_report": args.qc or args.qc_threshold is not None or args.uncertainty,
         "amp": not args.no_amp,
         "tta": args.tta,
         "progress": not args.no_progress,
     }
+    if args.qc_threshold is not None:
+        overrides["qc_threshold"] = args.qc_threshold
     if args.output_format != "nifti":
         overrides["prediction_output#writer"] = OUTPUT_FORMATS[args.output_format]
     if args.model is not None:
@@ -142,6 +146,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-probabilities",
         action="store_true",
         help="also write <name>_prob.nii.gz (C channels, uint8 scaled by 1/255)",
+    )
+    parser.add_argument(
+        "--uncertainty",
+        action="store_true",
+        help="also write <name>_uncertainty.nii.gz (normalised entropy of the softmax, of the TTA mean with --tta)",
+    )
+    parser.add_argument(
+        "--qc", action="store_true", help="write <name>_qc.json: per-class volume and confidence, hashes, versions"
+    )
+    parser.add_argument(
+        "--qc-threshold", type=float, help="with --qc: list the cases whose confidence is below this first (0.8)"
     )
     parser.add_argument("--tta", action="store_true", help="mirror test-time augmentation (8x the work in 3D)")
     parser.add_argument("--no-amp", action="store_true", help="full fp32 instead of bf16 (CPU) / fp16 (CUDA)")
