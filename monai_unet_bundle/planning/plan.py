@@ -274,7 +274,12 @@ def make_plan(
         reasons["network"] = (
             f"UNet, {len(levels)} poolings (down to >= {MIN_FEATURE_MAP} voxels per axis), features {features} "
             f"({base} at full resolution on {device}, doubling per level up to {MAX_FEATURES[dims]})"
-            + (f"; {in_plane} level(s) pool only the finer axes (thick slices)" if in_plane else "")
+            + (
+                f"; {in_plane} level(s) leave an axis unpooled (a coarse axis waits for the finer ones to catch "
+                "up, or the axis is down to its minimum)"
+                if in_plane
+                else ""
+            )
         )
     else:
         reasons["network"] = f"U2-Net ({network}), 5 poolings on every axis: patch sides multiples of 32"
