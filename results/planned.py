@@ -34,7 +34,9 @@ DEFAULT_CONFIGS = {"brain3d": ["configs/train.yaml"], "nuclei2d": ["configs/trai
 QUICK = {"max_epochs": 1, "epoch_length": 2, "val_interval": 1}
 
 
-def _train_and_evaluate(configs: list[str], run_dir: Path, dataset_dir: Path, extra: list[str], reuse: bool) -> dict:
+def _train_and_evaluate(
+    configs: list[str], run_dir: Path, dataset_dir: Path, extra: list[str], reuse: bool, class_names: list[str]
+) -> dict:
     common = ["--bundle_root", str(run_dir), "--dataset_dir", str(dataset_dir), "--seed", "0", *extra]
     train = BUNDLE_RUN + ["--config_file", config_files(configs), *common]
     seconds = train_or_reuse(train, run_dir, reuse)
@@ -45,6 +47,8 @@ def _train_and_evaluate(configs: list[str], run_dir: Path, dataset_dir: Path, ex
     run_logged(evaluate, run_dir / "evaluate.log", REPO)
     metrics = read_metrics(run_dir / "eval" / "evaluation" / "metrics.csv")
     dice = {name.split("/", 1)[1]: value for name, value in metrics.items() if name.startswith("val_class_dice/")}
+    if not dice and "val_class_dice" in metrics:  # one foreground class: the metric stays a scalar
+        dice = {class_names[0]: metrics["val_class_dice"]}
     return {
         "train_command": shown(train),
         "evaluate_command": shown(evaluate),
@@ -68,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     extra = [part for key, value in (QUICK if args.quick else {}).items() for part in (f"--{key}", str(value))]
     record: dict = {"task": "planned", "budget_min": args.time_budget_min, "quick": args.quick, "machine": machine}
     rows = []
-    command = "python -m results.planned" + (" --quick" if args.quick else "")
+    command = " ".join(
+        ["python -m results.planned", "--datasets", *args.datasets, "--time-budget-min", f"{args.time_budget_min:g}"]
+        + (["--quick"] if args.quick else [])
+    )
     for task in args.datasets:
         dataset_dir = Path(args.data_root) / task
         training_datalist(dataset_dir, "validation")  # builds the embedded dataset when missing
@@ -80,14 +87,24 @@ def main(argv: list[str] | None = None) -> int:
         plan = yaml.safe_load(plan_path.read_text())
         entry = {"plan_command": shown(plan_command), "plan": plan}
         entry["planned"] = _train_and_evaluate(
-            ["configs/train.yaml", str(plan_path)], runs_dir / task / "planned", dataset_dir, extra, args.skip_training
+            ["configs/train.yaml", str(plan_path)],
+            runs_dir / task / "planned",
+            dataset_dir,
+            extra,
+            args.skip_training,
+            plan["class_names"],
         )
         net = plan["network_def"]
         title = f"UNet planned: patch {'x'.join(map(str, plan['roi_size']))}, features {net.get('features')}"
         runs = [("planned", title)]
         if args.with_default and task in DEFAULT_CONFIGS:
             entry["default"] = _train_and_evaluate(
-                DEFAULT_CONFIGS[task], runs_dir / task / "default", dataset_dir, extra, args.skip_training
+                DEFAULT_CONFIGS[task],
+                runs_dir / task / "default",
+                dataset_dir,
+                extra,
+                args.skip_training,
+                plan["class_names"],
             )
             runs.append(("default", "hand-tuned config, " + " + ".join(Path(c).name for c in DEFAULT_CONFIGS[task])))
         for key, name in runs:
