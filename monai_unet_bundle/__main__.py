@@ -1,4 +1,4 @@
-"""Command line: ``python -m monai_unet_bundle demo`` (the main job on the embedded data) and ``predict``."""
+"""Command line: ``python -m monai_unet_bundle demo`` (the main job on the embedded data), ``plan`` and ``predict``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sys
 
 COMMANDS = {
     "demo": "train on the embedded brain3d data, infer on the held-out hemisphere, report Dice and a picture",
+    "plan": "fingerprint a dataset and write its plan.yaml (spacing, patch, network, scaling, schedule)",
     "predict": "segment image files / folders / datalists with a trained model (configs/inference.yaml)",
 }
 
@@ -25,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import main as demo_main
 
         return demo_main(argv[1:])
+    if argv[0] == "plan":
+        from .planning.cli import main as plan_main
+
+        return plan_main(argv[1:])
     if argv[0] == "predict":
         from .prediction.predict import main as predict_main
 

@@ -1,4 +1,5 @@
-"""The main job on the embedded data: build brain3d, train, infer on the held-out hemisphere, report Dice.
+"""The main job on the embedded data: build brain3d, plan from its fingerprint, train, infer on the held-out
+hemisphere, report Dice.
 
 Each step is the bundle command a user would type, run as a subprocess and printed first, so the demo shows how
 the bundle is used rather than hiding it. Run from the bundle root: ``python -m monai_unet_bundle demo``.
@@ -40,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m monai_unet_bundle demo", description=__doc__)
     parser.add_argument("--dataset-dir", default="data/brain3d", help="embedded dataset folder (built if empty)")
     parser.add_argument("--output-dir", default="outputs/brain3d", help="where predictions and pictures go")
-    parser.add_argument("--skip-training", action="store_true", help="reuse models/model.pt")
+    parser.add_argument("--skip-training", action="store_true", help="reuse models/model.pt (and the dataset's plan)")
+    parser.add_argument("--time-budget-min", type=float, default=7.0, help="training minutes the plan fills (7)")
+    parser.add_argument("--no-plan", action="store_true", help="the hand-tuned configs instead of a plan")
     parser.add_argument("overrides", nargs="*", help="extra training overrides, e.g. --max_epochs 10 (after --)")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -49,12 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     validation = training_datalist(args.dataset_dir, "validation")  # builds the embedded data when missing
 
     bundle = [sys.executable, "-m", "monai.bundle", "run"]
+    plan = Path(args.dataset_dir) / "plan.yaml"
+    if not args.no_plan and not (args.skip_training and plan.is_file()):
+        # the plan first: spacing, patch, network, scaling and schedule from the data and this machine's speed
+        _run([sys.executable, "-m", "monai_unet_bundle", "plan", "--dataset_dir", args.dataset_dir,
+              "--time_budget_min", f"{args.time_budget_min:g}"])  # fmt: skip
+    train_configs, infer_configs = ["configs/train.yaml"], ["configs/inference.yaml"]
+    if not args.no_plan:
+        train_configs, infer_configs = train_configs + [str(plan)], infer_configs + [str(plan)]
     if not args.skip_training:
-        _run(bundle + ["--config_file", "configs/train.yaml", "--dataset_dir", args.dataset_dir, *args.overrides])
-    _run(
-        bundle
-        + ["--config_file", "configs/inference.yaml", "--datalist", str(manifest), "--output_dir", str(output_dir)]
-    )
+        _run(bundle + ["--config_file", str(train_configs), "--dataset_dir", args.dataset_dir, *args.overrides])
+    _run(bundle + ["--config_file", str(infer_configs), "--datalist", str(manifest), "--output_dir", str(output_dir)])
 
     labels = {1: "CSF", 2: "GM", 3: "WM"}
     print(f"\nHeld-out validation ({len(validation)} case(s)), Dice in the input files' own geometry:")

@@ -1,7 +1,7 @@
 """Datalists for the bundle configs: from an MSD folder for training, from files / folders / JSON for inference.
 
 The default training run points ``dataset_dir`` at ``data/brain3d``: a folder named after an embedded dataset
-(brain3d, nuclei2d, synthetic) that holds nothing is built on first use. Any other folder must hold data, and a
+(brain3d, headct, nuclei2d, synthetic) that holds nothing is built on first use. Any other folder must hold data, and a
 folder without images is an error that says which patterns were searched where.
 """
 
@@ -28,9 +28,9 @@ class DatasetError(ValueError):
 
 def embedded_builders() -> dict[str, Callable[[Path], Path]]:
     """The embedded datasets by name: each builder writes its MSD folder and returns its dataset.json."""
-    from . import brain3d, nuclei2d, synthetic
+    from . import brain3d, headct, nuclei2d, synthetic
 
-    return {"brain3d": brain3d.build, "nuclei2d": nuclei2d.build, "synthetic": synthetic.build}
+    return {"brain3d": brain3d.build, "headct": headct.build, "nuclei2d": nuclei2d.build, "synthetic": synthetic.build}
 
 
 def case_name(path: str | Path) -> str:

@@ -55,20 +55,23 @@ class DoubleConv(nn.Sequential):
 
 
 class UpSample(nn.Module):
-    """Doubles the spatial size and maps ``in_channels`` to ``out_channels``.
+    """Multiplies the spatial size by ``scale`` (2, or one factor per axis) and maps ``in_channels`` to ``out_channels``.
 
     ``"deconv"`` is the paper's 2x2 up-convolution (stride-2 transposed convolution); ``"interp"`` is
     (bi/tri)linear interpolation followed by a 1x1 convolution, which avoids checkerboard artefacts.
     """
 
-    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, mode: str):
+    def __init__(
+        self, spatial_dims: int, in_channels: int, out_channels: int, mode: str, scale: int | Sequence[int] = 2
+    ):
         super().__init__()
         if mode == "deconv":
-            self.up: nn.Module = Conv[Conv.CONVTRANS, spatial_dims](in_channels, out_channels, 2, stride=2)
+            self.up: nn.Module = Conv[Conv.CONVTRANS, spatial_dims](in_channels, out_channels, scale, stride=scale)
         else:
             interp = ("linear", "bilinear", "trilinear")[spatial_dims - 1]
+            factor = tuple(float(s) for s in scale) if isinstance(scale, Sequence) else float(scale)
             self.up = nn.Sequential(
-                nn.Upsample(scale_factor=2, mode=interp, align_corners=False),
+                nn.Upsample(scale_factor=factor, mode=interp, align_corners=False),
                 Conv[Conv.CONV, spatial_dims](in_channels, out_channels, 1),
             )
 
@@ -93,6 +96,10 @@ class UNet(nn.Module):
         dropout: dropout probability applied at the end of the contracting path (the paper uses 0.5).
         attention: gate every skip with a spatial attention map (channel mean and max -> 7x7 conv -> sigmoid)
             before concatenation. Adds ``depth * (2 * 7**spatial_dims + 1)`` parameters.
+        pool_sizes: per pooling (coarsest last), its kernel = stride: an int for every axis or one per axis, e.g.
+            ``[[2, 2, 1], [2, 2, 1], [2, 2, 2]]`` pools an anisotropic volume in-plane only for the first two levels
+            (nnU-Net's plan for thick slices). ``None``: 2 on every axis at every level. Up-sampling mirrors it.
+            ``"same"`` padding only.
         deep_supervision: add 1x1 heads on the coarser decoder levels. In training mode the forward then returns a
             list ``[final, coarser_1, ..., coarser_{depth-1}]`` of logits (each at its level's resolution, finest
             first), the form ``monai.losses.DeepSupervisionLoss`` takes. Eval mode always returns one tensor.
@@ -124,6 +131,7 @@ class UNet(nn.Module):
         dropout: float = 0.0,
         attention: bool = False,
         deep_supervision: bool = False,
+        pool_sizes: Sequence[int | Sequence[int]] | None = None,
     ):
         super().__init__()
         if spatial_dims not in (1, 2, 3):
@@ -149,6 +157,7 @@ class UNet(nn.Module):
         self.valid = padding == "valid"
         self.attention = attention
         self.deep_supervision = deep_supervision
+        self.pool_sizes = self._checked_pool_sizes(pool_sizes, spatial_dims, self.depth, self.valid)
 
         conv_pad = 0 if self.valid else 1
         self.encoder = nn.ModuleList()
@@ -158,6 +167,15 @@ class UNet(nn.Module):
             prev = f
         # ceil mode lets "same" accept any size; "valid" sizes are checked to be even before every pooling
         self.pool = Pool[Pool.MAX, spatial_dims](kernel_size=2, stride=2, ceil_mode=not self.valid)
+        # the pooling in front of each encoder level (none before the first); sizes other than 2 from pool_sizes.
+        # Max pooling has no weights, so the state_dict is the same as without pool_sizes.
+        self.pools = nn.ModuleList(
+            [nn.Identity()]
+            + [
+                self.pool if size == 2 else Pool[Pool.MAX, spatial_dims](kernel_size=size, stride=size, ceil_mode=True)
+                for size in self.pool_sizes
+            ]
+        )
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
         self.ups = nn.ModuleList()
@@ -165,7 +183,7 @@ class UNet(nn.Module):
         self.decoder = nn.ModuleList()
         for level in reversed(range(self.depth)):
             f, f_below = features[level], features[level + 1]
-            self.ups.append(UpSample(spatial_dims, f_below, f, upsample))
+            self.ups.append(UpSample(spatial_dims, f_below, f, upsample, self.pool_sizes[level]))
             self.gates.append(SpatialAttentionGate(spatial_dims) if attention else nn.Identity())
             self.decoder.append(DoubleConv(spatial_dims, 2 * f, f, conv_pad, norm))
 
@@ -178,6 +196,25 @@ class UNet(nn.Module):
         self.aux_heads = nn.ModuleList(
             [conv(features[level], out_channels, 1) for level in range(1, self.depth)] if deep_supervision else []
         )
+
+    @staticmethod
+    def _checked_pool_sizes(
+        pool_sizes: Sequence[int | Sequence[int]] | None, spatial_dims: int, depth: int, valid: bool
+    ) -> list[int | tuple[int, ...]]:
+        """``pool_sizes`` as ``depth`` entries, each 2 (the default) or a tuple of ``spatial_dims`` ints >= 1."""
+        if pool_sizes is None:
+            return [2] * depth
+        if len(pool_sizes) != depth:
+            raise ValueError(f"pool_sizes needs one entry per pooling ({depth}), got {list(pool_sizes)}.")
+        sizes: list[int | tuple[int, ...]] = []
+        for entry in pool_sizes:
+            size = (int(entry),) * spatial_dims if isinstance(entry, (int, float)) else tuple(int(v) for v in entry)
+            if len(size) != spatial_dims or min(size) < 1:
+                raise ValueError(f"each pool_sizes entry needs {spatial_dims} sizes >= 1, got {entry}.")
+            sizes.append(2 if all(v == 2 for v in size) else size)
+        if valid and any(size != 2 for size in sizes):
+            raise ValueError(f"pool_sizes other than 2 need padding='same', got {list(pool_sizes)}.")
+        return sizes
 
     # ----------------------------------------------------------------------------------------------- sizes
     @staticmethod
@@ -313,10 +350,8 @@ class UNet(nn.Module):
         if not torch.jit.is_scripting():
             self._check_input(x)
         skips: list[torch.Tensor] = []
-        for i, level in enumerate(self.encoder):
-            if i > 0:
-                x = self.pool(x)
-            x = level(x)
+        for pool, level in zip(self.pools, self.encoder):
+            x = level(pool(x))
             skips.append(x)
         x = self.dropout(skips.pop())
 

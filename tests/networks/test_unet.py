@@ -183,3 +183,26 @@ def test_overfits_one_sample(fit_disc):
     net = UNet(2, 1, 2, features=(8, 16, 32), norm="instance")
     losses = fit_disc(net, DiceCELoss(to_onehot_y=True, softmax=True), size=32, steps=30, lr=1e-2)
     assert losses[-1] < 0.25 * losses[0], losses
+
+
+def test_pool_sizes_pool_in_plane_first_for_anisotropic_patches():
+    """nnU-Net's thick-slice plan: the first two levels pool x and y only, so a 64x64x8 patch keeps z for the last."""
+    net = UNet(3, 1, 3, features=(4, 8, 16, 32), pool_sizes=[[2, 2, 1], [2, 2, 1], [2, 2, 2]])
+    shapes = []
+    net.encoder[-1].register_forward_hook(lambda module, inputs, output: shapes.append(tuple(output.shape[2:])))
+    out = net(torch.rand(2, 1, 64, 64, 8))
+    assert out.shape == (2, 3, 64, 64, 8)
+    assert shapes == [(8, 8, 4)]  # x, y halved three times, z once
+    # the same weights as the default network: pooling carries none, the deconvolutions take the level's size
+    default = UNet(3, 1, 3, features=(4, 8, 16, 32))
+    assert set(net.state_dict()) == set(default.state_dict())
+    assert net.ups[-1].up.weight.shape[2:] == (2, 2, 1)
+
+
+def test_pool_sizes_interp_upsampling_and_bad_values():
+    net = UNet(2, 1, 2, features=(4, 8, 16), upsample="interp", pool_sizes=[[2, 1], 2])
+    assert net(torch.rand(1, 1, 16, 12)).shape == (1, 2, 16, 12)
+    with pytest.raises(ValueError, match="one entry per pooling"):
+        UNet(2, 1, 2, features=(4, 8, 16), pool_sizes=[2])
+    with pytest.raises(ValueError, match="padding='same'"):
+        UNet(2, 1, 2, features=(4, 8, 16), padding="valid", pool_sizes=[[2, 1], 2])
