@@ -26,6 +26,7 @@ from monai.bundle import ConfigParser
 from monai.transforms import Compose, SaveImaged
 from monai_unet_bundle.data import training_datalist
 from monai_unet_bundle.evaluation import clicks_to_reach, simulate_clicks
+from monai_unet_bundle.visualize.curves import plot_curves
 from results.bundle_runs import BUNDLE_RUN, REPO, final_network, result_arguments, shown, train_or_reuse
 from results.machine import machine_info
 from results.publish import publish, table_row
@@ -95,27 +96,9 @@ class ClickPredictor:
 
 
 def plot_click_curves(path: Path, curves: dict[str, list[float]]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
-    for name, curve in curves.items():
-        ax.plot(range(len(curve)), curve, marker="o", markersize=3, label=name)
-    ax.axhline(TARGET_DICE, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("clicks (each at the centre of the largest error region)")
-    ax.set_ylabel("mean foreground Dice")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    """One panel "dice_by_clicks", one line per task (x: clicks), with the package's plotter."""
+    runs = {task: {"dice_by_clicks": list(enumerate(curve))} for task, curve in curves.items()}
+    return plot_curves(path, runs, ["dice_by_clicks"])
 
 
 def main(argv: list[str] | None = None) -> int:
