@@ -1,6 +1,6 @@
 """Clicks-to-Dice: how much a click-guided network (configs/deepedit/) gains per click, on brain3d and nuclei2d.
 
-    python -m results.interactive            # brain3d ~15 min, nuclei2d ~10 min on a busy 2-core CPU
+    python -m results.interactive            # brain3d ~27 min, nuclei2d ~12 min of training on a busy 2-core CPU
     python -m results.interactive --quick    # smoke run: 2 iterations each, numbers meaningless
 
 Per task, in a subprocess, the training a user would type (``python -m monai.bundle run --config_file
@@ -48,7 +48,7 @@ TASKS = {
     "nuclei2d": {
         "title": "UNet 2D click-guided (16-32-64-128)",
         "configs": ["configs/train.yaml", "configs/nuclei2d.yaml", "configs/deepedit/train.yaml"],
-        "budget": {"max_epochs": 40, "epoch_length": 10, "val_interval": 40, "max_interactions": 1},
+        "budget": {"max_epochs": 20, "epoch_length": 10, "val_interval": 20, "max_interactions": 1},
         # nuclei2d's inference settings (results/nuclei2d.py): 2D, 2 classes, pixel grid, 1-99.8 percentiles
         "infer": {
             "spatial_dims": 2,
