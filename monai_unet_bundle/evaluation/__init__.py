@@ -1,5 +1,13 @@
 """Evaluation metrics beyond MONAI's."""
 
+from .clicks import clicks_to_reach, foreground_dice, next_click, simulate_clicks
 from .touching_pairs import TouchingPairsSeparated, count_separated_pairs
 
-__all__ = ["TouchingPairsSeparated", "count_separated_pairs"]
+__all__ = [
+    "TouchingPairsSeparated",
+    "clicks_to_reach",
+    "count_separated_pairs",
+    "foreground_dice",
+    "next_click",
+    "simulate_clicks",
+]

@@ -46,6 +46,9 @@ class U2Net(nn.Module):
         in_channels: input channels C_in.
         out_channels: output channels C_out (classes incl. background for softmax losses).
         variant: ``"full"`` (44.0 M parameters for 3 -> 1 channels in 2D) or ``"lite"`` (U2-Net†, 1.13 M).
+        dropout: dropout probability on the bottom stage En_6 (the end of the contracting path, as in
+            :class:`~monai_unet_bundle.networks.UNet`); 0 (the paper) adds no layer. MONAI Label's epistemic
+            scoring sets it to sample predictions with dropout active.
 
     Returns:
         training mode: ``[fused, side_1, ..., side_6]``, seven ``(B, C_out, *spatial)`` logit tensors, all at the
@@ -63,12 +66,16 @@ class U2Net(nn.Module):
         torch.Size([1, 1, 45, 37])
     """
 
-    def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, variant: str = "full"):
+    def __init__(
+        self, spatial_dims: int, in_channels: int, out_channels: int, variant: str = "full", dropout: float = 0.0
+    ):
         super().__init__()
         if spatial_dims not in (1, 2, 3):
             raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}.")
         if variant not in _STAGES:
             raise ValueError(f"variant must be one of {tuple(_STAGES)}, got {variant!r}.")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -81,6 +88,8 @@ class U2Net(nn.Module):
             enc.append(_block(spatial_dims, height, in_channels if cin is None else cin, mid, cout))
         self.encoder = nn.ModuleList(enc)  # En_1 .. En_5
         self.bottom = _block(spatial_dims, *cfg["bottom"])  # En_6
+        # no parameters: the state_dict is the same with and without dropout
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.decoder = nn.ModuleList([_block(spatial_dims, *s) for s in cfg["decoder"]])  # De_5 .. De_1
         self.pool = Pool[Pool.MAX, spatial_dims](kernel_size=2, stride=2, ceil_mode=True)
 
@@ -98,7 +107,7 @@ class U2Net(nn.Module):
                 h = self.pool(h)
             h = stage(h)
             skips.append(h)
-        h = self.bottom(self.pool(h))
+        h = self.dropout(self.bottom(self.pool(h)))
         features = [h]  # En_6, then De_5 .. De_1
         for i, stage in enumerate(self.decoder):
             skip = skips[len(skips) - 1 - i]

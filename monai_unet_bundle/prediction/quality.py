@@ -157,13 +157,12 @@ class QualityReportd(MapTransform):
             }
         foreground = max_probability[label_map > 0]
         found = [c["mean_max_probability"] for c in classes.values() if c["mean_max_probability"] is not None]
+        uncertain = float((foreground < self.uncertain_below).mean()) if foreground.size else 0.0
         return {
             "case": case_name(source),
             "confidence": min(found) if found else 1.0,
             "classes": classes,
-            "uncertain_fraction": round(float((foreground < self.uncertain_below).mean()), 4)
-            if foreground.size
-            else 0.0,
+            "uncertain_fraction": round(uncertain, 4),
             "uncertain_below": self.uncertain_below,
             "input": {
                 "path": source,

@@ -1,12 +1,21 @@
 """Transforms for the U-Net paper's training recipe (array form + dictionary ``...d`` twin, 2D and 3D)."""
 
+from .clicks import CheckClicksd, ClickError, GuidanceToGridd
 from .crop import RandCropByLabelClassesSafed, RandCropByPosNegLabelSafed
 from .elastic import RandCoarseElastic, RandCoarseElasticd
+from .guidance import GuidanceToJsond, LabelNamesd, SeedSlicesd, deepedit_label_names
 from .percentile_scaling import ScaleIntensityRangePercentilesNonzero, ScaleIntensityRangePercentilesNonzerod
 from .separate_touching import SeparateTouchingObjects, SeparateTouchingObjectsd
 from .weight_map import UNetWeightMap, UNetWeightMapd
 
 __all__ = [
+    "CheckClicksd",
+    "ClickError",
+    "GuidanceToGridd",
+    "GuidanceToJsond",
+    "LabelNamesd",
+    "SeedSlicesd",
+    "deepedit_label_names",
     "RandCoarseElastic",
     "RandCoarseElasticd",
     "RandCropByLabelClassesSafed",

@@ -22,8 +22,7 @@ from monai_unet_bundle.prediction import BatchReport, PredictionDataset, SavePre
 from tests.conftest import REPO
 
 #: the writer of configs/inference.yaml (SavePredictiond, NIfTI) on a 256^3 random label map (~17 MB to gzip)
-_WRITER = textwrap.dedent(
-    """
+_WRITER_SOURCE = """
     import sys, numpy, torch
     from monai.data import MetaTensor
     from monai_unet_bundle.prediction import SavePredictiond
@@ -32,7 +31,7 @@ _WRITER = textwrap.dedent(
     while True:
         save({"pred": MetaTensor(labels, affine=torch.eye(4), meta={"filename_or_obj": sys.argv[2]})})
 """
-)
+_WRITER = textwrap.dedent(_WRITER_SOURCE)
 
 
 @pytest.mark.slow

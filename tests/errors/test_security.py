@@ -98,8 +98,7 @@ def test_pickled_object_checkpoint_refused_by_resume(tmp_path, synthetic_dir):
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["checkpoint_epoch_0001.pt"]
 
 
-_TRAIN_THEN_PREDICT = textwrap.dedent(
-    """
+_TRAIN_THEN_PREDICT_SOURCE = """
     import sys
     from monai.bundle import run
     from monai_unet_bundle.__main__ import main
@@ -111,7 +110,7 @@ _TRAIN_THEN_PREDICT = textwrap.dedent(
                    "--roi-size", "16", "16", "16", "--set", "network_def#features=[4,8,16,32]", "--no-progress"])
     sys.exit(status)
 """
-)
+_TRAIN_THEN_PREDICT = textwrap.dedent(_TRAIN_THEN_PREDICT_SOURCE)
 
 
 def _socket_inodes(pid: int) -> set[str]:

@@ -42,15 +42,14 @@ CLI_TINY = [
 ]
 
 #: writes checkpoints of ~64 MB in a loop, so a SIGKILL lands inside a write
-_WRITER = textwrap.dedent(
-    """
+_WRITER_SOURCE = """
     import sys, torch
     from monai_unet_bundle.checkpoints import CheckpointSeries
     series = CheckpointSeries(sys.argv[1], keep=None)
     for epoch in range(1, 1000):
         series.save({"trainer": {"epoch": epoch}, "w": torch.full((16_000_000,), float(epoch))}, epoch)
 """
-)
+_WRITER = textwrap.dedent(_WRITER_SOURCE)
 
 
 @pytest.mark.slow

@@ -88,9 +88,12 @@ def restore_to_reference(data: dict, key: str = "pred", ref: str = "image") -> d
 
 
 def monailabel_infer(
-    bundle: Path, image_path: str, device: str = "cpu", overrides: dict | None = None
+    bundle: Path, image_path: str, device: str = "cpu", overrides: dict | None = None, request: dict | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One MONAI Label inference request on ``image_path``: (label array, affine the writer would use)."""
+    """One MONAI Label inference request on ``image_path``: (label array, affine the writer would use).
+
+    ``request``: further items of the request (a DeepEdit request's clicks: ``{label name: [[i, j, k], ...]}``).
+    """
     # MONAI Label takes the first of inference.json, inference.yaml that exists
     config_file = next(p for p in (bundle / "configs" / n for n in ("inference.json", "inference.yaml")) if p.exists())
     parser = bare_parser(config_file, bundle, TINY_INFER if overrides is None else overrides)
@@ -102,7 +105,7 @@ def monailabel_infer(
     network.load_state_dict(state)
     network.to(device).eval()
 
-    data = {"image": image_path, "image_path": image_path, "device": device, "model": bundle.name}
+    data = {**(request or {}), "image": image_path, "image_path": image_path, "device": device, "model": bundle.name}
     set_device(parser, device)
     preprocessing = parser.get_parsed_content("preprocessing", instantiate=True)
     transforms = list(preprocessing.transforms) if isinstance(preprocessing, Compose) else list(preprocessing)
@@ -131,7 +134,9 @@ def monailabel_infer(
 
 def monailabel_train_overrides(bundle: Path, train: list[dict], val: list[dict] | None, max_epochs: int) -> dict:
     """The overrides MONAI Label passes to ``monai.bundle.run`` for a single-device training request."""
-    parser = bare_parser(bundle / "configs" / "train.yaml", bundle, {})
+    # MONAI Label takes the first of train.json, train.yaml that exists
+    config_file = next(p for p in (bundle / "configs" / n for n in ("train.json", "train.yaml")) if p.exists())
+    parser = bare_parser(config_file, bundle, {})
     handlers = parser.get("train#handlers", [])
     model_file = bundle / "models" / "model.pt"
     if model_file.exists() and not [h for h in handlers if h.get("_target_") == CheckpointLoader.__name__]:

@@ -1,0 +1,178 @@
+"""Clicks-to-Dice: how much a click-guided network (configs/deepedit/) gains per click, on brain3d and nuclei2d.
+
+    python -m results.interactive            # brain3d ~27 min, nuclei2d ~12 min of training on a busy 2-core CPU
+    python -m results.interactive --quick    # smoke run: 2 iterations each, numbers meaningless
+
+Per task, in a subprocess, the training a user would type (``python -m monai.bundle run --config_file
+"['configs/train.yaml', ..., 'configs/deepedit/train.yaml']"`` with its own ``--bundle_root``); the network of the
+last epoch goes to ``<run>/final/model.pt``. Then a simulated user (:mod:`monai_unet_bundle.evaluation.clicks`)
+works on the held-out case: the deepedit inference config (MONAI's parser, the transforms MONAI Label runs) predicts
+with the clicks so far, the next click goes to the centre of the largest error region. Reported: mean foreground
+Dice after 0, 1, 3, 5 and 10 clicks, and the clicks needed to reach Dice 0.90 (at most ``--max-clicks``).
+
+Written: docs/results/interactive.json, docs/results/interactive.md (table rows), docs/images/interactive_clicks.png.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.bundle import ConfigParser
+from monai.transforms import Compose, SaveImaged
+from monai_unet_bundle.data import training_datalist
+from monai_unet_bundle.evaluation import clicks_to_reach, simulate_clicks
+from monai_unet_bundle.visualize.curves import plot_curves
+from results.bundle_runs import BUNDLE_RUN, REPO, final_network, result_arguments, shown, train_or_reuse
+from results.machine import machine_info
+from results.publish import publish, table_row
+
+TASKS = {
+    "brain3d": {
+        "title": "UNet 3D click-guided (16-32-64-128)",
+        "configs": ["configs/train.yaml", "configs/deepedit/train.yaml"],
+        # a CPU budget: 12 epochs x 10 iterations of one 32x48x48 patch, one click round per clicked iteration
+        "budget": {
+            "max_epochs": 12,
+            "epoch_length": 10,
+            "val_interval": 12,
+            "max_interactions": 1,
+            "roi_size": "[32,48,48]",
+        },
+        "infer": {"roi_size": [32, 48, 48]},
+    },
+    "nuclei2d": {
+        "title": "UNet 2D click-guided (16-32-64-128)",
+        "configs": ["configs/train.yaml", "configs/nuclei2d.yaml", "configs/deepedit/train.yaml"],
+        "budget": {"max_epochs": 20, "epoch_length": 10, "val_interval": 20, "max_interactions": 1},
+        # nuclei2d's inference settings (results/nuclei2d.py): 2D, 2 classes, pixel grid, 1-99.8 percentiles
+        "infer": {
+            "spatial_dims": 2,
+            "num_classes": 2,
+            "pixdim": [1.0, 1.0],
+            "roi_size": [128, 128],
+            "scale_intensity#lower": 1.0,
+            "scale_intensity#upper": 99.8,
+            "label_names": {"background": 0, "nucleus": 1},
+        },
+    },
+}
+QUICK = {"max_epochs": 1, "epoch_length": 2, "val_interval": 1}
+REPORTED_CLICKS = (0, 1, 3, 5, 10)
+TARGET_DICE = 0.90
+
+
+def config_files(configs: list[str]) -> str:
+    return "[" + ",".join(f"'{c}'" for c in configs) + "]"
+
+
+class ClickPredictor:
+    """The deepedit inference config as MONAI Label runs it: ``predict(image_path, clicks)`` -> label map in the
+    image file's grid (preprocessing with the clicks, the config's inferer, postprocessing without its writer)."""
+
+    def __init__(self, configs: list[str], model: Path, overrides: dict) -> None:
+        parser = ConfigParser()
+        parser.read_config([str(REPO / c) for c in configs])
+        for key, value in {"device": "cpu", "progress": False, **overrides}.items():
+            parser[key] = value
+        self.network = parser.get_parsed_content("network_def", instantiate=True)
+        self.network.load_state_dict(torch.load(model, map_location="cpu", weights_only=True))
+        self.network.eval()
+        self.preprocessing = parser.get_parsed_content("preprocessing", instantiate=True)
+        self.inferer = parser.get_parsed_content("inferer", instantiate=True)
+        post = parser.get_parsed_content("postprocessing", instantiate=True)
+        self.postprocessing = Compose([t for t in post.transforms if not isinstance(t, SaveImaged)])
+
+    def __call__(self, image_path: str, clicks: dict[str, list[list[int]]]) -> np.ndarray:
+        data = self.preprocessing({"image": image_path, **clicks})
+        with torch.no_grad():
+            data["pred"] = self.inferer(data["image"][None], self.network)[0]
+        pred = self.postprocessing(data)["pred"]
+        return np.asarray(pred.detach().cpu() if isinstance(pred, torch.Tensor) else pred).squeeze(0)
+
+
+def plot_click_curves(path: Path, curves: dict[str, list[float]]) -> Path:
+    """One panel "dice_by_clicks", one line per task (x: clicks), with the package's plotter."""
+    runs = {task: {"dice_by_clicks": list(enumerate(curve))} for task, curve in curves.items()}
+    return plot_curves(path, runs, ["dice_by_clicks"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = result_arguments("interactive", __doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--max-clicks", type=int, default=20, help="clicks simulated per held-out case")
+    parser.add_argument("--data-root", default=str(REPO / "data"), help="<data-root>/<task> (built when missing)")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    runs_dir, docs_dir = Path(args.runs_dir), Path(args.docs_dir)
+    machine = machine_info()
+    result: dict = {"task": "interactive", "quick": args.quick, "machine": machine, "tasks": {}}
+    rows, curves = [], {}
+    command = "python -m results.interactive" + (" --quick" if args.quick else "")
+    for task in args.tasks:
+        spec = TASKS[task]
+        dataset_dir = Path(args.data_root) / task
+        held_out = training_datalist(dataset_dir, "validation")  # builds the dataset when missing
+        run_dir = runs_dir / task
+        budget = {**spec["budget"], **QUICK} if args.quick else dict(spec["budget"])
+        extra = [part for key, value in budget.items() for part in (f"--{key}", str(value))]
+        train = BUNDLE_RUN + [
+            "--config_file",
+            config_files(spec["configs"]),
+            "--bundle_root",
+            str(run_dir),
+            "--dataset_dir",
+            str(dataset_dir),
+            "--seed",
+            "0",
+            *extra,
+        ]
+        train_seconds = train_or_reuse(train, run_dir, args.skip_training)
+        model, epoch = final_network(run_dir / "models", run_dir / "final" / "model.pt")
+        infer_configs = ["configs/inference.yaml", "configs/deepedit/inference.yaml"]
+        predictor = ClickPredictor(infer_configs, model, spec["infer"])
+        label_names = spec["infer"].get("label_names") or {
+            "background": 0,
+            "csf": 1,
+            "gray_matter": 2,
+            "white_matter": 3,
+        }
+        case_curves = []
+        for case in held_out:
+            label = np.asarray(nib.load(case["label"]).dataobj).astype(np.int64)
+            curve, given = simulate_clicks(
+                lambda clicks, path=case["image"]: predictor(path, clicks), label, label_names, args.max_clicks
+            )
+            case_curves.append(curve)
+            print(f"{task} {Path(case['image']).name}: Dice by clicks " + ", ".join(f"{d:.3f}" for d in curve))
+        curve = [float(v) for v in np.mean(case_curves, axis=0)]
+        curves[task] = curve
+        needed = clicks_to_reach(curve, TARGET_DICE)
+        result["tasks"][task] = {
+            "title": spec["title"],
+            "train_command": shown(train),
+            "final_epoch": epoch,
+            "train_seconds": train_seconds,
+            "held_out_cases": [case["image"] for case in held_out],
+            "dice_by_clicks": curve,
+            "dice_at": {str(k): curve[k] for k in REPORTED_CLICKS if k < len(curve)},
+            "clicks_to_dice_0.90": needed,
+            "gain_5_clicks": curve[5] - curve[0] if len(curve) > 5 else None,
+        }
+        text = ", ".join(f"{k} clicks {curve[k]:.3f}" for k in REPORTED_CLICKS if k < len(curve))
+        reach = f"{needed}" if needed is not None else f"> {args.max_clicks}"
+        rows.append(table_row(task, spec["title"], "Dice after clicks", text, command, machine))
+        rows.append(table_row(task, spec["title"], f"clicks to Dice {TARGET_DICE:.2f}", reach, command, machine))
+    plot = plot_click_curves(docs_dir / "images" / "interactive_clicks.png", curves)
+    result["plot"] = str(plot.relative_to(docs_dir))
+    result["seconds"] = time.perf_counter() - started
+    publish(docs_dir / "results", "interactive", result, rows, documents=args.publish and not args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

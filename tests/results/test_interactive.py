@@ -1,0 +1,30 @@
+"""Clicks-to-Dice result run, smoke mode on nuclei2d (2D, quick): train through the bundle, simulate clicks, publish."""
+
+import json
+from pathlib import Path
+
+import pytest
+from results.interactive import REPORTED_CLICKS, TASKS, config_files
+
+
+def test_every_task_trains_with_the_deepedit_override_last():
+    for spec in TASKS.values():
+        assert spec["configs"][0] == "configs/train.yaml" and spec["configs"][-1] == "configs/deepedit/train.yaml"
+        assert all((Path(__file__).resolve().parents[2] / c).is_file() for c in spec["configs"])
+    assert config_files(["a.yaml", "b.yaml"]) == "['a.yaml','b.yaml']"
+    assert REPORTED_CLICKS == (0, 1, 3, 5, 10)
+
+
+@pytest.mark.slow
+def test_quick_run_writes_dice_by_clicks_and_the_plot(tmp_path):
+    from results.interactive import main
+
+    docs = tmp_path / "docs"
+    args = ["--quick", "--tasks", "nuclei2d", "--max-clicks", "2", "--runs-dir", str(tmp_path / "runs")]
+    assert main([*args, "--docs-dir", str(docs), "--data-root", str(tmp_path / "data")]) == 0
+    entry = json.loads((docs / "results" / "interactive.json").read_text())["tasks"]["nuclei2d"]
+    assert len(entry["dice_by_clicks"]) == 3 and all(0.0 <= d <= 1.0 for d in entry["dice_by_clicks"])
+    assert entry["clicks_to_dice_0.90"] is None or 0 <= entry["clicks_to_dice_0.90"] <= 2
+    rows = (docs / "results" / "interactive.md").read_text().splitlines()
+    assert [r.split(" | ")[2] for r in rows] == ["Dice after clicks", "clicks to Dice 0.90"]
+    assert (docs / "images" / "interactive_clicks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
