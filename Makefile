@@ -36,8 +36,9 @@ $(STAMP): pyproject.toml Makefile configs/metadata.json
 demo: $(STAMP)
 	$(PY) -m monai_unet_bundle demo
 
+# two workers, one thread each: on 2 cores, torch's OpenMP threads of parallel tests would oversubscribe them
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # ruff, then the model zoo's own formatters with its settings (pyproject.toml [tool.black] / [tool.isort], .flake8)
 lint: $(STAMP)

@@ -18,6 +18,7 @@ with the same seed. Written: docs/results/planned.json and docs/results/planned.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -71,7 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     extra = [part for key, value in (QUICK if args.quick else {}).items() for part in (f"--{key}", str(value))]
     record: dict = {"task": "planned", "budget_min": args.time_budget_min, "quick": args.quick, "machine": machine}
-    rows = []
     command = " ".join(
         ["python -m results.planned", "--datasets", *args.datasets, "--time-budget-min", f"{args.time_budget_min:g}"]
         + (["--quick"] if args.quick else [])
@@ -111,10 +111,18 @@ def main(argv: list[str] | None = None) -> int:
             result = entry[key]
             text = ", ".join(f"{c.replace('_', ' ')} {v:.3f}" for c, v in result["dice"].items())
             text += f"; mean {result['mean_dice']:.3f}; {result['train_seconds'] / 60:.1f} min training"
-            rows.append(table_row(task, name, "held-out Dice", text, command, machine))
+            entry.setdefault("rows", []).append(table_row(task, name, "held-out Dice", text, command, machine))
             print(f"{task} {key}: {text}", flush=True)
         record[task] = entry
     record["seconds"] = time.perf_counter() - started
+    # datasets not run this time keep their earlier entry and rows (one table for all planned runs)
+    earlier = docs_dir / "results" / "planned.json"
+    if earlier.is_file() and not args.quick:
+        kept = json.loads(earlier.read_text())
+        for task in DATASETS:
+            if task not in record and "rows" in kept.get(task, {}):
+                record[task] = kept[task]
+    rows = [row for task in DATASETS if task in record for row in record[task]["rows"]]
     publish(docs_dir / "results", "planned", record, rows, documents=args.publish and not args.quick)
     return 0
 
