@@ -180,19 +180,15 @@ class InputLabeld(MapTransform):
     """Replace a preprocessed label ``d[keys]`` by its file as stored: ``(1, *input_grid)``, the input's geometry.
 
     Validation and evaluation score :class:`InvertToInputd`'s labels against it: the Dice of the files ``predict``
-    writes, not of a resampled copy. The file is the label's ``meta["filename_or_obj"]``, or that of
-    ``d[source_key]`` where transforms after loading (click simulation) dropped the label's metadata.
+    writes, not of a resampled copy. The file is the label's ``meta["filename_or_obj"]``.
     """
 
-    def __init__(
-        self, keys: KeysCollection = "label", source_key: str | None = None, allow_missing_keys: bool = False
-    ) -> None:
+    def __init__(self, keys: KeysCollection = "label", allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.source_key = source_key
         self.load = LoadImage(image_only=True, ensure_channel_first=True)
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
-            d[key] = self.load(source_path(d[self.source_key or key]))
+            d[key] = self.load(source_path(d[key]))
         return d

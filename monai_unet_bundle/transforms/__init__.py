@@ -3,7 +3,7 @@
 from .clicks import CheckClicksd, ClickError, GuidanceToGridd
 from .crop import RandCropByLabelClassesSafed, RandCropByPosNegLabelSafed
 from .elastic import RandCoarseElastic, RandCoarseElasticd
-from .guidance import GuidanceToJsond, LabelNamesd, SeedSlicesd, deepedit_label_names
+from .guidance import GuidanceToJsond, LabelNamesd, RestoreMetad, SeedSlicesd, deepedit_label_names
 from .percentile_scaling import ScaleIntensityRangePercentilesNonzero, ScaleIntensityRangePercentilesNonzerod
 from .separate_touching import SeparateTouchingObjects, SeparateTouchingObjectsd
 from .weight_map import UNetWeightMap, UNetWeightMapd
@@ -13,6 +13,7 @@ __all__ = [
     "ClickError",
     "GuidanceToGridd",
     "GuidanceToJsond",
+    "RestoreMetad",
     "LabelNamesd",
     "SeedSlicesd",
     "deepedit_label_names",

@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from monai.apps.deepedit.transforms import FindAllValidSlicesMissingLabelsd
 from monai.config import KeysCollection
+from monai.data import MetaTensor
 from monai.transforms import MapTransform, Transform
 
-__all__ = ["GuidanceToJsond", "LabelNamesd", "SeedSlicesd", "deepedit_label_names"]
+__all__ = ["GuidanceToJsond", "LabelNamesd", "RestoreMetad", "SeedSlicesd", "deepedit_label_names"]
 
 
 def deepedit_label_names(num_classes: int, class_names: Sequence[str] | None = None) -> dict[str, int]:
@@ -108,4 +109,36 @@ class GuidanceToJsond(Transform):
             str(label): value if isinstance(value, str) else json.dumps(np.asarray(value).astype(int).tolist())
             for label, value in clicks.items()
         }
+        return d
+
+
+class RestoreMetad(MapTransform):
+    """Give ``d[key]`` back the metadata of ``d[key + suffix]``, a copy taken before the click transforms.
+
+    MONAI's DeepEdit transforms rebuild the image (image + guidance channels) and label as plain arrays. Validation
+    predicts and scores in the input files' geometry, which it reads from that metadata (affine, original affine,
+    file names). Items without the copy (training batches) pass unchanged. Example::
+
+        - _target_: CopyItemsd         # before the seed transforms
+          keys: [image, label]
+          names: [image_ref, label_ref]
+        - ...                          # the DeepEdit transforms
+        - _target_: monai_unet_bundle.transforms.RestoreMetad
+          keys: [image, label]
+    """
+
+    def __init__(self, keys: KeysCollection, suffix: str = "_ref") -> None:
+        super().__init__(keys, allow_missing_keys=True)
+        self.suffix = suffix
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            reference = d.get(f"{key}{self.suffix}")
+            if isinstance(reference, MetaTensor):
+                d[key] = MetaTensor(
+                    torch.as_tensor(d[key]),
+                    meta=dict(reference.meta),
+                    applied_operations=list(reference.applied_operations),
+                )
         return d
