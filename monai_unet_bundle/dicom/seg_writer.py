@@ -11,7 +11,6 @@ temporary name and renamed, like the NIfTI writer, so a SEG under its final name
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import pydicom
 import SimpleITK
 import torch
+from monai_unet_bundle.atomic_write import atomic_write
 from monai_unet_bundle.dicom.series_reader import is_series_path, series_info
 from monai_unet_bundle.dicom.series_writer import write_series
 from monai_unet_bundle.prediction.output import SegmentationWriter, source_path
@@ -107,16 +107,9 @@ def write_dicom_seg(
         omit_empty_frames=False,
     )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_write(path) as partial:
         seg.save_as(partial)
-        os.chmod(partial, 0o644)
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
+    os.chmod(path, 0o644)
     return path
 
 

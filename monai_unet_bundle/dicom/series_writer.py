@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import SimpleITK
+from monai_unet_bundle.atomic_write import temporary_path
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -75,7 +75,8 @@ def write_series(
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
 
     folder.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
+    partial = temporary_path(folder)  # the one temporary name and clean-up rule (atomic_write)
+    partial.mkdir()
     files = []
     try:
         for k in range(volume.shape[0]):
