@@ -26,7 +26,7 @@ import torch
 from monai.bundle import ConfigParser
 from monai.transforms import Compose, SaveImaged
 from monai_unet_bundle.data import training_datalist
-from monai_unet_bundle.evaluation import clicks_to_reach, simulate_clicks
+from monai_unet_bundle.evaluation import class_dice, clicks_to_reach, simulate_clicks
 from monai_unet_bundle.visualize.curves import plot_curves
 from results.bundle_runs import BUNDLE_RUN, REPO, final_network, result_arguments, shown, train_or_reuse
 from results.machine import machine_info
@@ -153,15 +153,29 @@ def main(argv: list[str] | None = None) -> int:
             "gray_matter": 2,
             "white_matter": 3,
         }
-        case_curves = []
+        # the reference: the automatic network it started from, through the plain inference config
+        automatic = ClickPredictor(["configs/inference.yaml"], automatic_model, spec["infer"])
+        num_classes = len(label_names)
+        case_curves, case_class_curves, automatic_dice, clicks_given = [], [], [], {}
         for case in held_out:
             label = np.asarray(nib.load(case["label"]).dataobj).astype(np.int64)
-            curve, given = simulate_clicks(
-                lambda clicks, path=case["image"]: predictor(path, clicks), label, label_names, args.max_clicks
-            )
+            automatic_dice.append(class_dice(label, automatic(case["image"], {}), num_classes))
+            class_curve: list[list[float]] = []  # per prediction, in click order: Dice of classes 1..C-1
+
+            def predict(clicks, path=case["image"], label=label, class_curve=class_curve):
+                pred = predictor(path, clicks)
+                class_curve.append(class_dice(label, pred, num_classes))
+                return pred
+
+            curve, given = simulate_clicks(predict, label, label_names, args.max_clicks)
+            class_curve += [class_curve[-1]] * (len(curve) - len(class_curve))  # an exact prediction stops early
             case_curves.append(curve)
+            case_class_curves.append(class_curve)
+            clicks_given[case["image"]] = given
             print(f"{task} {Path(case['image']).name}: Dice by clicks " + ", ".join(f"{d:.3f}" for d in curve))
         curve = [float(v) for v in np.mean(case_curves, axis=0)]
+        class_names = [name for name, _ in sorted(label_names.items(), key=lambda item: item[1])][1:]
+        class_curves = np.mean(case_class_curves, axis=0)  # (clicks + 1, C - 1)
         curves[task] = curve
         needed = clicks_to_reach(curve, TARGET_DICE)
         result["tasks"][task] = {
@@ -173,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
             "final_epoch": epoch,
             "train_seconds": train_seconds,
             "held_out_cases": [case["image"] for case in held_out],
+            "automatic_dice": float(np.mean(automatic_dice)),
+            "automatic_class_dice": dict(zip(class_names, np.mean(automatic_dice, axis=0).tolist())),
             "dice_by_clicks": curve,
+            "class_dice_by_clicks": {name: class_curves[:, i].tolist() for i, name in enumerate(class_names)},
+            "clicks_given": clicks_given,
             "dice_at": {str(k): curve[k] for k in REPORTED_CLICKS if k < len(curve)},
             "clicks_to_dice_0.90": needed,
             "gain_5_clicks": curve[5] - curve[0] if len(curve) > 5 else None,

@@ -13,17 +13,22 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["clicks_to_reach", "foreground_dice", "next_click", "simulate_clicks"]
+__all__ = ["class_dice", "clicks_to_reach", "foreground_dice", "next_click", "simulate_clicks"]
 
 
-def foreground_dice(label: np.ndarray, pred: np.ndarray, num_classes: int) -> float:
-    """Mean Dice over classes 1..C-1 of two label maps of one shape (a class absent from both counts as 1)."""
+def class_dice(label: np.ndarray, pred: np.ndarray, num_classes: int) -> list[float]:
+    """Dice of classes 1..C-1 of two label maps of one shape (a class absent from both counts as 1)."""
     scores = []
     for c in range(1, num_classes):
         truth, guess = label == c, pred == c
         total = int(truth.sum() + guess.sum())
         scores.append(1.0 if total == 0 else 2.0 * int((truth & guess).sum()) / total)
-    return float(np.mean(scores))
+    return scores
+
+
+def foreground_dice(label: np.ndarray, pred: np.ndarray, num_classes: int) -> float:
+    """Mean Dice over classes 1..C-1 (:func:`class_dice`), the mean the README tables report."""
+    return float(np.mean(class_dice(label, pred, num_classes)))
 
 
 def next_click(label: np.ndarray, pred: np.ndarray, num_classes: int) -> tuple[int, list[int]] | None:

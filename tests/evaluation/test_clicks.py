@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from monai_unet_bundle.evaluation import clicks_to_reach, foreground_dice, next_click, simulate_clicks
+from monai_unet_bundle.evaluation import class_dice, clicks_to_reach, foreground_dice, next_click, simulate_clicks
 
 
 def test_the_click_goes_to_the_centre_of_the_largest_missed_region():
@@ -26,6 +26,7 @@ def test_foreground_dice_averages_the_classes():
     assert foreground_dice(label, label, 3) == 1.0
     assert foreground_dice(label, np.array([[0, 1, 0, 2]]), 3) == pytest.approx((2 / 3 + 1) / 2)
     assert foreground_dice(np.zeros((2, 2), int), np.zeros((2, 2), int), 2) == 1.0
+    assert class_dice(label, np.array([[0, 1, 0, 2]]), 3) == pytest.approx([2 / 3, 1.0])
 
 
 def test_a_predictor_that_follows_the_clicks_reaches_the_target():

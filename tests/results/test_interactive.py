@@ -25,6 +25,13 @@ def test_quick_run_writes_dice_by_clicks_and_the_plot(tmp_path):
     entry = json.loads((docs / "results" / "interactive.json").read_text())["tasks"]["nuclei2d"]
     assert len(entry["dice_by_clicks"]) == 3 and all(0.0 <= d <= 1.0 for d in entry["dice_by_clicks"])
     assert entry["clicks_to_dice_0.90"] is None or 0 <= entry["clicks_to_dice_0.90"] <= 2
+    # the click network starts from the automatic one trained first, whose own Dice is the reference
+    automatic = tmp_path / "runs" / "nuclei2d_automatic" / "final" / "model.pt"
+    assert automatic.is_file() and f"--pretrained_automatic {automatic}" in entry["train_command"]
+    assert "configs/deepedit" not in entry["automatic_train_command"]
+    assert 0.0 <= entry["automatic_dice"] <= 1.0 and list(entry["automatic_class_dice"]) == ["nucleus"]
+    assert entry["class_dice_by_clicks"]["nucleus"] == pytest.approx(entry["dice_by_clicks"])
+    assert sum(len(points) for points in next(iter(entry["clicks_given"].values())).values()) <= 2
     rows = (docs / "results" / "interactive.md").read_text().splitlines()
     assert [r.split(" | ")[2] for r in rows] == ["Dice after clicks", "clicks to Dice 0.90"]
     assert (docs / "images" / "interactive_clicks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
