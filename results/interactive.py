@@ -39,14 +39,21 @@ TASKS = {
         # the automatic network the click network starts from: 16 epochs x 10 iterations of 4 32x48x48 patches
         "automatic": {"max_epochs": 16, "epoch_length": 10, "val_interval": 16, "roi_size": "[32,48,48]"},
         # then click training: 15 epochs x 10 iterations of one 32x48x48 patch, clicks in 3 of 4 iterations
-        "budget": {"max_epochs": 15, "epoch_length": 10, "val_interval": 15, "lr": 0.001, "roi_size": "[32,48,48]"},
+        "budget": {
+            "max_epochs": 15,
+            "epoch_length": 10,
+            "val_interval": 15,
+            "lr": 0.001,  # fine-tuning a trained network
+            "roi_size": "[32,48,48]",
+            "click_share": 0.75,
+        },
         "infer": {"roi_size": [32, 48, 48]},
     },
     "nuclei2d": {
         "title": "UNet 2D click-guided (16-32-64-128)",
         "configs": ["configs/train.yaml", "configs/nuclei2d.yaml", "configs/deepedit/train.yaml"],
         "automatic": {"max_epochs": 30, "epoch_length": 10, "val_interval": 30},
-        "budget": {"max_epochs": 15, "epoch_length": 10, "val_interval": 15, "lr": 0.001},
+        "budget": {"max_epochs": 15, "epoch_length": 10, "val_interval": 15, "lr": 0.001, "click_share": 0.75},
         # nuclei2d's inference settings (results/nuclei2d.py): 2D, 2 classes, pixel grid, 1-99.8 percentiles
         "infer": {
             "spatial_dims": 2,
