@@ -1,6 +1,6 @@
 """Clicks-to-Dice: how much a click-guided network (configs/deepedit/) gains per click, on brain3d and nuclei2d.
 
-    python -m results.interactive            # brain3d ~27 min, nuclei2d ~12 min of training on a busy 2-core CPU
+    python -m results.interactive            # brain3d ~45 min, nuclei2d ~9 min of training on a busy 2-core CPU
     python -m results.interactive --quick    # smoke run: 2 iterations each, numbers meaningless
 
 Per task, in subprocesses, the training a user would type: first the automatic network (``python -m monai.bundle
