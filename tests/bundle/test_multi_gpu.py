@@ -10,22 +10,9 @@ import sys
 import pytest
 import torch
 from monai_unet_bundle.networks import UNet
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_TRAIN, cli_overrides
 
-TINY = [
-    "--epoch_length",
-    "2",
-    "--val_interval",
-    "1",
-    "--roi_size",
-    "[16,16,16]",
-    "--num_samples",
-    "2",
-    "--cache_rate",
-    "0",
-    "--network_def#features",
-    "[4,8,16,32]",
-]
+TINY = cli_overrides(TINY_TRAIN, without=("max_epochs",))
 
 
 def _torchrun(configs: list[str], *args: str) -> str:
