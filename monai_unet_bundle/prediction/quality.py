@@ -91,6 +91,7 @@ class QualityReportd(MapTransform):
         uncertain_below: a foreground voxel whose maximum probability is below this counts as uncertain.
         uncertainty_map: also write ``<case>_uncertainty.nii.gz``.
         report: a :class:`~monai_unet_bundle.prediction.BatchReport` told each case's confidence.
+        temperature_key: the softmax temperature applied (``TemperatureScaled``), recorded when present.
     """
 
     def __init__(
@@ -106,8 +107,10 @@ class QualityReportd(MapTransform):
         uncertain_below: float = 0.5,
         uncertainty_map: bool = False,
         report: Any = None,
+        temperature_key: str = "temperature",
     ) -> None:
         super().__init__(keys)
+        self.temperature_key = temperature_key
         self.prob_key = prob_key
         self.output_dir = None if output_dir is None else Path(output_dir)
         self.output = output or PredictionOutput()
@@ -130,7 +133,7 @@ class QualityReportd(MapTransform):
         for key in self.key_iterator(d):
             labels = d[key]
             source = source_path(dict(getattr(labels, "meta", {}))) or "<unknown input>"
-            record = self.record(labels, d[self.prob_key], source)
+            record = self.record(labels, d[self.prob_key], source, d.get(self.temperature_key))
             with atomic_write(self._path(source, "qc", ".json")) as partial:
                 partial.write_text(json.dumps(record, indent=4) + "\n")
             if self.uncertainty_map:
@@ -139,8 +142,10 @@ class QualityReportd(MapTransform):
                 self.report.add_quality(source, record["confidence"])
         return d
 
-    def record(self, labels: torch.Tensor, probabilities: torch.Tensor, source: str) -> dict[str, Any]:
-        """The report of one case (see the module docstring)."""
+    def record(
+        self, labels: torch.Tensor, probabilities: torch.Tensor, source: str, temperature: float | None = None
+    ) -> dict[str, Any]:
+        """The report of one case (see the module docstring); ``temperature``: the softmax temperature applied."""
         label_map = np.asarray(labels[0].detach().cpu())
         max_probability = np.asarray(probabilities.detach().cpu()).max(axis=0).astype(np.float32) / 255.0
         affine = to_affine_nd(3, np.asarray(torch.as_tensor(labels.affine).cpu(), dtype=np.float64))
@@ -164,6 +169,7 @@ class QualityReportd(MapTransform):
             "classes": classes,
             "uncertain_fraction": round(uncertain, 4),
             "uncertain_below": self.uncertain_below,
+            "softmax_temperature": None if temperature is None else float(temperature),
             "input": {
                 "path": source,
                 "sha256": input_sha256(source) if source != "<unknown input>" else None,
