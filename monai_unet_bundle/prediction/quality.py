@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data.utils import to_affine_nd
-from monai.transforms import MapTransform
+from monai.transforms import MapTransform, SaveImaged
 from monai_unet_bundle.atomic_write import atomic_write
 from monai_unet_bundle.data.datalist import case_name
 from monai_unet_bundle.prediction.output import PredictionOutput, source_path
@@ -77,8 +77,10 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-class QualityReportd(MapTransform):
+class QualityReportd(SaveImaged):
     """Write ``<case>_qc.json`` (and optionally the uncertainty map) for each prediction; see the module docstring.
+
+    A ``SaveImaged`` by type only, like the writers: MONAI Label drops it (its requests write nothing to the bundle).
 
     Args:
         keys: the label map ``(1, *input_grid)`` (``InvertToInputd``'s output; its ``affine`` is the input's).
@@ -109,7 +111,7 @@ class QualityReportd(MapTransform):
         report: Any = None,
         temperature_key: str = "temperature",
     ) -> None:
-        super().__init__(keys)
+        MapTransform.__init__(self, keys)
         self.temperature_key = temperature_key
         self.prob_key = prob_key
         self.output_dir = None if output_dir is None else Path(output_dir)
