@@ -87,12 +87,20 @@ class SavePreviewd(SaveImaged):
         keys: the label map from ``InvertToInputd`` (its ``affine`` and ``filename_or_obj`` are the input's).
         output_dir: the predictions' folder; ``None`` writes nothing.
         reader: image readers for the input (the preprocessing's: DICOM series, SimpleITK formats), else MONAI's.
+        report: the batch report; a case it lists as failed (its prediction was not written) gets no preview.
 
     A preview that cannot be made is logged as an error; the prediction itself stays written.
     """
 
-    def __init__(self, keys: KeysCollection = "pred", output_dir: str | Path | None = None, reader: Any = None) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection = "pred",
+        output_dir: str | Path | None = None,
+        reader: Any = None,
+        report: Any = None,
+    ) -> None:
         MapTransform.__init__(self, keys)
+        self.report = report
         self.output_dir = None if output_dir is None else Path(output_dir)
         self.load = LoadImage(reader=reader, image_only=True, ensure_channel_first=True)
 
@@ -107,6 +115,8 @@ class SavePreviewd(SaveImaged):
         for key in self.key_iterator(d):
             labels = d[key]
             source = source_path(dict(getattr(labels, "meta", {})))
+            if self.report is not None and source is not None and self.report.has_failed(source):
+                continue
             try:
                 if source is None:
                     raise ValueError("the label map does not name its input file")

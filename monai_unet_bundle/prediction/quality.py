@@ -135,11 +135,19 @@ class QualityReportd(SaveImaged):
         for key in self.key_iterator(d):
             labels = d[key]
             source = source_path(dict(getattr(labels, "meta", {}))) or "<unknown input>"
-            record = self.record(labels, d[self.prob_key], source, d.get(self.temperature_key))
-            with atomic_write(self._path(source, "qc", ".json")) as partial:
-                partial.write_text(json.dumps(record, indent=4) + "\n")
-            if self.uncertainty_map:
-                self.write_uncertainty(d[self.prob_key], labels, self._path(source, "uncertainty", ".nii.gz"))
+            if self.report is not None and hasattr(self.report, "has_failed") and self.report.has_failed(source):
+                continue  # its prediction was not written: no report of it
+            try:
+                record = self.record(labels, d[self.prob_key], source, d.get(self.temperature_key))
+                with atomic_write(self._path(source, "qc", ".json")) as partial:
+                    partial.write_text(json.dumps(record, indent=4) + "\n")
+                if self.uncertainty_map:
+                    self.write_uncertainty(d[self.prob_key], labels, self._path(source, "uncertainty", ".nii.gz"))
+            except Exception as error:
+                if self.report is None:
+                    raise
+                self.report.add_failed(source, error)
+                continue
             if self.report is not None and hasattr(self.report, "add_quality"):
                 self.report.add_quality(source, record["confidence"])
         return d

@@ -12,6 +12,7 @@ import pytest
 import torch
 from monai_unet_bundle.__main__ import main as cli
 from monai_unet_bundle.prediction import TemperatureScaled, read_temperature
+from scipy import ndimage
 from tests.prediction.conftest import AFFINES, THRESHOLD_SET, blob_image
 
 
@@ -57,7 +58,7 @@ def test_transform_divides_the_logits_and_keeps_the_argmax():
     assert torch.equal(unchanged["pred"], logits) and unchanged["temperature"] == 1.0
 
 
-def test_predict_applies_the_temperature_beside_the_model(tmp_path, threshold_model, caplog):
+def test_predict_applies_the_temperature_beside_the_model(tmp_path, threshold_model):
     """Same labels; softer probabilities and a lower QC confidence with T = 4; a foreign file is not applied."""
     image, _ = blob_image((26, 24, 18), AFFINES["oblique"])
     source = tmp_path / "in" / "case.nii.gz"
@@ -76,13 +77,16 @@ def test_predict_applies_the_temperature_beside_the_model(tmp_path, threshold_mo
     _write_temperature(threshold_model, 4.0)
     labels, p, qc = predict("calibrated")
     assert plain_qc["softmax_temperature"] == 1.0 and qc["softmax_temperature"] == 4.0
-    # argmax of softmax(l / T) is that of l; the resampling of the probabilities may move a border voxel or two
-    assert np.mean(labels == plain_labels) > 0.999
+    # argmax of softmax(l / T) is that of l on the network grid; the trilinear resampling of the probabilities to
+    # the input grid may move voxels on the label border, and only there
+    changed = labels != plain_labels
+    border = ndimage.binary_dilation(plain_labels == 1) & ~ndimage.binary_erosion(plain_labels == 1)
+    assert changed.mean() < 0.005 and not (changed & ~border).any()
     assert p.max(-1).mean() < plain_p.max(-1).mean() - 0.05
     assert qc["confidence"] < plain_qc["confidence"]
 
+    # fitted for another model file: not applied (the warning's text: test_read_temperature_... above)
     _write_temperature(threshold_model, 4.0, sha256="f" * 64)
-    caplog.set_level(logging.WARNING)
     foreign_labels, foreign_p, foreign_qc = predict("foreign")
     assert foreign_qc["softmax_temperature"] == 1.0 and np.array_equal(foreign_p, plain_p)
-    assert "was fitted for another model" in caplog.text and str(threshold_model) in caplog.text
+    assert np.array_equal(foreign_labels, plain_labels)
