@@ -59,14 +59,8 @@ def test_evaluate_step_fits_the_temperature_beside_model_pt(tmp_path, trained_bu
     """`python -m monai.bundle run` of train.yaml + evaluate.yaml writes models/temperature.json for models/model.pt."""
     (tmp_path / "models").mkdir()
     shutil.copy(trained_bundle / "models" / "model.pt", tmp_path / "models" / "model.pt")
-    command = [
-        sys.executable,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        "['configs/train.yaml','configs/evaluate.yaml']",
-    ]
+    configs = "['configs/train.yaml','configs/evaluate.yaml']"
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", configs]
     command += ["--bundle_root", str(tmp_path), "--dataset_dir", str(synthetic_dir), "--cache_rate", "0.0"]
     command += ["--roi_size", "[16,16,16]", "--network_def#features", "[4,8,16,32]"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
