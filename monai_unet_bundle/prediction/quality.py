@@ -189,7 +189,8 @@ class QualityReportd(SaveImaged):
                 "affine": np.round(affine, 6).tolist(),
             },
             "model": {"path": self.model_path, "sha256": file_sha256(self.model_path) if self.model_path else None},
-            "config": {f: file_sha256(f) for f in self.config_files},
+            # a config file not where the bundle root says (--bundle_root pointing at a model folder): null
+            "config": {f: file_sha256(f) if Path(f).is_file() else None for f in self.config_files},
             "versions": _versions(),
         }
 
