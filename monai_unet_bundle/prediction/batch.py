@@ -92,10 +92,17 @@ class BatchReport:
         self.skipped.append(source)
 
     def add_failed(self, source: str, reason: str | BaseException) -> None:
+        """A failed input; one counted as done before (its QC report failed after the write) is done no more."""
         if isinstance(reason, BaseException):
             reason = describe_error(reason)
         logger.error("FAILED %s: %s", source, reason)
+        if source in self.done:
+            self.done.remove(source)
         self.failed.append((source, reason))
+
+    def has_failed(self, source: str) -> bool:
+        """Whether ``source`` was reported as failed (its later outputs are then not written)."""
+        return any(failed == source for failed, _ in self.failed)
 
     def attach(self, engine: Engine) -> None:
         """Drop each finished volume from the engine before the next one loads (bounded memory)."""

@@ -4,6 +4,7 @@ resumes under torchrun, and multi-process evaluation gathers the metrics of both
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -85,3 +86,6 @@ def test_torchrun_train_resume_and_evaluate(tmp_path, two_validation_cases):
         "sphere_008_seg.nii.gz",
         "sphere_009_seg.nii.gz",
     ]
+    # the temperature is fitted once, on the logits of both processes' cases, and written by rank 0
+    temperature = json.loads((models / "temperature.json").read_text())
+    assert temperature["cases"] == 2 and temperature["voxels"] == 2 * 24**3

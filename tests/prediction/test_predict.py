@@ -83,8 +83,9 @@ def test_both_entry_points_write_the_same_labels(tmp_path, oriented_inputs, tiny
         == 0
     )
     names = sorted(p.name for p in (tmp_path / "bundle").iterdir())
-    assert names == ["lsa_seg.nii.gz", "sitk_nrrd_seg.nii.gz"]
-    for name in names:
+    assert names == ["lsa_qc.json", "lsa_seg.nii.gz", "sitk_nrrd_qc.json", "sitk_nrrd_seg.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == names
+    for name in ("lsa_seg.nii.gz", "sitk_nrrd_seg.nii.gz"):
         a = np.asarray(nib.load(tmp_path / "bundle" / name).dataobj)
         b = np.asarray(nib.load(tmp_path / "cli" / name).dataobj)
         assert np.array_equal(a, b), name
@@ -100,7 +101,12 @@ def test_a_bad_file_amid_good_ones_is_reported_and_the_rest_is_done(tmp_path, th
     missing = tmp_path / "gone.nrrd"
     status = _predict(folder, missing, "--output-dir", tmp_path / "out", "--model", threshold_model, *THRESHOLD_SET)
     assert status == 1
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good0_seg.nii.gz", "good1_seg.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "good0_qc.json",
+        "good0_seg.nii.gz",
+        "good1_qc.json",
+        "good1_seg.nii.gz",
+    ]
     stdout = capsys.readouterr().out
     assert re.search(r"2 done, 0 skipped \(output exists\), 2 failed", stdout), stdout
     failures = [line for line in stdout.splitlines() if line.startswith("  failed: ")]
@@ -203,7 +209,9 @@ def test_torchrun_processes_take_disjoint_shares(tmp_path, threshold_model):
     summaries = re.findall(r"\[rank (\d)/2\]: (\d+) done", result.stdout + result.stderr)
     assert sorted(rank for rank, _ in summaries) == ["0", "1"], result.stdout
     assert [int(done) for _, done in sorted(summaries)] == [2, 2]  # 4 inputs, each predicted exactly once
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"case{i}_seg.nii.gz" for i in range(4)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"case{i}_{kind}" for i in range(4) for kind in ("qc.json", "seg.nii.gz")
+    ]
 
 
 @pytest.mark.parametrize("override_file", [False, True], ids=["auto-selected", "unet_valid.yaml"])
