@@ -2,8 +2,9 @@
 
 The inferer (:mod:`.inferer` with :mod:`.window_predictor`, :mod:`.overlap_tile`, :mod:`.batchnorm_folding`), the
 inversion to each input's geometry (:mod:`.invert`), the output contract and its writers (:mod:`.output`), the
-batch runner (:mod:`.batch`), the QC report (:mod:`.quality`) and preview (:mod:`.preview`), the fitted softmax temperature (:mod:`.temperature`), a SimpleITK reader (:mod:`.sitk_reader`) and the
-``predict`` command (:mod:`.predict`).
+batch runner (:mod:`.batch`), the QC report (:mod:`.quality`) and preview (:mod:`.preview`), the fitted softmax
+temperature (:mod:`.temperature`), a SimpleITK reader (:mod:`.sitk_reader`) and the ``predict`` command
+(:mod:`.predict`).
 """
 
 from monai_unet_bundle.prediction.batch import BatchReport, PredictionDataset, process_shard
