@@ -17,14 +17,9 @@ from typing import Any
 
 import torch
 from monai.inferers import Inferer, SimpleInferer
+from monai_unet_bundle.cpu_capability import cpu_has_fast_bf16
 
 __all__ = ["AutocastInferer", "autocast_dtype", "cpu_has_fast_bf16", "native_amp"]
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def autocast_dtype(device: str | torch.device, amp: bool = True) -> torch.dtype | None:
