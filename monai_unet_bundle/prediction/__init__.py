@@ -20,6 +20,7 @@ from monai_unet_bundle.prediction.output import (
 from monai_unet_bundle.prediction.overlap_tile import OverlapTileInferer
 from monai_unet_bundle.prediction.quality import QualityReportd
 from monai_unet_bundle.prediction.sitk_reader import SimpleITKReader
+from monai_unet_bundle.prediction.stage_times import StageTimes, TimedCompose
 from monai_unet_bundle.prediction.window_predictor import WindowPredictor, flip_combinations
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "SegmentationInferer",
     "SegmentationWriter",
     "SimpleITKReader",
+    "StageTimes",
+    "TimedCompose",
     "WindowPredictor",
     "flip_combinations",
     "fold_batchnorm",
