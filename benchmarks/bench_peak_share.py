@@ -70,10 +70,12 @@ def matmul_gflops(dtype: torch.dtype, size: int, repeats: int) -> float:
     return 2 * size**3 / statistics.median(timed(lambda: torch.mm(a, b), repeats)) / 1e9
 
 
-def networks(quick: bool) -> dict[str, tuple[Callable[[], torch.nn.Module], tuple[int, ...], int]]:
+def networks(
+    quick: bool, batch: int = 4, u2net_size: int = 320
+) -> dict[str, tuple[Callable[[], torch.nn.Module], tuple[int, ...], int]]:
     """name -> (network factory, batch shape ``(B, C_in, *spatial)``, classes)."""
-    unet = (4, 1, 48, 64, 64) if not quick else (2, 1, 32, 32, 32)
-    u2net = (4, 1, 320, 320) if not quick else (2, 1, 64, 64)
+    unet = (batch, 1, 48, 64, 64) if not quick else (2, 1, 32, 32, 32)
+    u2net = (batch, 1, u2net_size, u2net_size) if not quick else (2, 1, 64, 64)
     return {
         "unet3d": (lambda: UNet(3, 1, 4, features=(16, 32, 64, 128), padding="same", norm="batch"), unet, 4),
         "u2net_lite2d": (lambda: U2Net(2, 1, 2, variant="lite"), u2net, 2),
@@ -115,6 +117,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=2, help="timed calls per case (after one warm-up)")
     parser.add_argument("--matmul", type=int, default=4096, help="peak matmul size")
+    parser.add_argument("--batch", type=int, default=4, help="windows / patches per batch (the issue's: 4)")
+    parser.add_argument("--u2net-size", type=int, default=320, help="U2-Net-lite 2D image side (the issue's: 320)")
     parser.add_argument("--quick", action="store_true", help="smoke mode: small batches, 1024^2 matmul, 1 repeat")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / f"{NAME}.json"))
     args = parser.parse_args(argv)
@@ -133,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
         "matmul_size": args.matmul,
         "cases": {},
     }
-    for net_name, (factory, shape, classes) in networks(args.quick).items():
+    for net_name, (factory, shape, classes) in networks(args.quick, args.batch, args.u2net_size).items():
         g = torch.Generator().manual_seed(0)
         image = torch.rand(*shape, generator=g)
         label = torch.randint(0, classes, (shape[0], 1, *shape[2:]), generator=g)
