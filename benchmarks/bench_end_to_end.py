@@ -149,6 +149,26 @@ def grouped(stages: dict[str, float]) -> dict[str, float]:
     return out
 
 
+def matching_configs(weights: str, configs: list[str]) -> list[str] | None:
+    """``configs`` when given; else the first of (none, data/brain3d/plan.yaml: `make demo`'s plan) whose network
+    takes ``weights`` as its state_dict; None when no file or none fits (then random weights are used)."""
+    import torch
+
+    if configs or not Path(weights).is_file():
+        return configs if Path(weights).is_file() else None
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    plan = REPO / "data" / "brain3d" / "plan.yaml"
+    for candidate in ([], [str(plan)] if plan.is_file() else None):
+        if candidate is None:
+            continue
+        try:
+            _config(candidate).get_parsed_content("network_def", instantiate=True).load_state_dict(state)
+        except RuntimeError:  # another network's weights
+            continue
+        return candidate
+    return None
+
+
 def labels(folder: Path) -> np.ndarray:
     import nibabel as nib
 
@@ -187,11 +207,13 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"# {NAME}: CPU {cpu_line()}; load average {os.getloadavg()[0]:.2f}; image {image}", flush=True)
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
-        weights = args.weights
-        if not Path(weights).is_file():  # random weights of the config's network: timings only
+        weights, configs = args.weights, matching_configs(args.weights, args.config)
+        if configs is None:  # random weights of the config's network: timings only
+            print(f"# no weights that fit the configs at {args.weights}: random weights (timings only)")
             torch.manual_seed(0)
-            weights = str(scratch / "random.pt")
-            torch.save(_config(args.config).get_parsed_content("network_def", instantiate=True).state_dict(), weights)
+            weights, configs = str(scratch / "random.pt"), args.config
+            torch.save(_config(configs).get_parsed_content("network_def", instantiate=True).state_dict(), weights)
+        args.config = configs
         ours = run_ours(image, weights, args.config, scratch / "ours", crop=False)
         cropped = run_ours(image, weights, args.config, scratch / "cropped", crop=True)
         baseline = run_baseline(image, weights, args.config, scratch / "monai")
@@ -206,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "name": NAME,
         "image": image,
-        "weights": args.weights if Path(args.weights).is_file() else "random",
+        "weights": args.weights if weights == args.weights else "random",
         "configs": args.config,
         "machine": machine_info(),
         "stages": {"ours": ours, "ours_cropped": cropped, "monai": baseline},

@@ -28,6 +28,7 @@ def test_every_benchmark_script_exists_and_full_adds_the_large_volume():
     quick, default, full = commands(False, True, None), commands(False, False, None), commands(True, False, None)
     assert set(default) == {
         "peak_share",
+        "end_to_end",
         "weight_map",
         "elastic",
         "train_step",
