@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         + f"; over CSF, GM, WM: {np.nanmean(mean):.3f}"
     )
     print(f"done in {(time.monotonic() - started) / 60:.1f} min; {_machine()}")
-    floor = readme_dice_floor()
+    # the README's promise is for the demo as shipped: not for shortened schedules or smaller time budgets
+    floor = readme_dice_floor() if not args.overrides and args.time_budget_min >= 7.0 else None
     if floor is not None and not np.nanmean(mean) >= floor:
         print(f"mean Dice {np.nanmean(mean):.3f} is below the README's floor {floor:.2f}", file=sys.stderr)
         return 1
