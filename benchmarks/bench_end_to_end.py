@@ -252,8 +252,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"(uncropped), ratio {total['ours'] / total['cropped']:.2f} ({load})")  # fmt: skip
     # an untrained network's labels say little: its agreement figures are marked as such
     weights_note = "" if result["weights"] != "random" else " (random weights)"
-    print(f"nonzero crop voxel agreement{weights_note}: ours {100 * crop_agreement:.3f}%, baseline 99.9% (the bar for on by "
-          f"default), ratio {crop_agreement / 0.999:.4f}")  # fmt: skip
+    print(f"nonzero crop voxel agreement{weights_note}: ours {100 * crop_agreement:.3f}%, baseline 99.9% "
+          f"(the bar for on by default), ratio {crop_agreement / 0.999:.4f}")  # fmt: skip
     print(f"labels equal to MONAI's plain pipeline{weights_note}: ours {100 * monai_agreement:.3f}%, baseline 100%, "
           f"ratio {monai_agreement:.4f}")  # fmt: skip
     print(f"# nnU-Net v2 predictor: {result['nnunet']}")

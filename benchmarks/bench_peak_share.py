@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"{name}: ours {case['gflops']:.1f} GFLOP/s ({case['gflop']:.1f} GFLOP in "
             f"{statistics.median(case['seconds']):.2f} s, load {case['load_average_1min']}), baseline "
-            f"{peak[case['precision']]:.1f} GFLOP/s ({case['precision']} matmul peak), ratio {case['share_of_peak']:.2f}",
+            f"{peak[case['precision']]:.1f} GFLOP/s ({case['precision']} matmul peak), "
+            f"ratio {case['share_of_peak']:.2f}",
             flush=True,
         )
     print(f"# load average at the end {load()}")
