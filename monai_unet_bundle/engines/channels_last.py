@@ -3,7 +3,8 @@
 oneDNN's bf16 convolutions are fastest in channels-last layout; in fp32 on an AVX2-only CPU training gained
 nothing (see ``configs/train.yaml``'s ``channels_last``). ``auto`` therefore follows the precision the bundle
 trains in: on where the forward pass runs under CPU bf16 autocast
-(:func:`~monai_unet_bundle.engines.autocast.autocast_dtype`), off elsewhere. The layout changes no value: outputs equal the default layout's up to float rounding. Example::
+(:func:`~monai_unet_bundle.engines.autocast.autocast_dtype`), off elsewhere. The layout changes no value: outputs
+equal the default layout's up to float rounding. Example::
 
     network: $monai_unet_bundle.engines.to_channels_last(@network_def.to(@device), @spatial_dims, @use_channels_last)
 """
