@@ -44,6 +44,8 @@ def commands(full: bool, quick: bool, weights: str | None) -> dict[str, list[str
     if weights:
         inference += ["--weights", weights]
     return {
+        "peak_share": ["bench_peak_share.py"] + (["--quick"] if quick else []),
+        "end_to_end": ["bench_end_to_end.py"] + (["--weights", weights] if weights else []),
         "weight_map": ["bench_weight_map.py"],
         "elastic": ["bench_elastic.py"] + (["--repeats", "1"] if quick else []),
         "train_step": ["bench_train_step.py"] + (["--quick"] if quick else []),

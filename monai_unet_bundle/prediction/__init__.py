@@ -22,6 +22,7 @@ from monai_unet_bundle.prediction.overlap_tile import OverlapTileInferer
 from monai_unet_bundle.prediction.preview import SavePreviewd, preview_picture
 from monai_unet_bundle.prediction.quality import QualityReportd
 from monai_unet_bundle.prediction.sitk_reader import SimpleITKReader
+from monai_unet_bundle.prediction.stage_times import StageTimes, TimedCompose
 from monai_unet_bundle.prediction.temperature import TemperatureScaled, read_temperature
 from monai_unet_bundle.prediction.window_predictor import WindowPredictor, flip_combinations
 
@@ -40,7 +41,9 @@ __all__ = [
     "SegmentationInferer",
     "SegmentationWriter",
     "SimpleITKReader",
+    "StageTimes",
     "TemperatureScaled",
+    "TimedCompose",
     "WindowPredictor",
     "flip_combinations",
     "fold_batchnorm",

@@ -114,6 +114,13 @@ def test_a_bad_file_amid_good_ones_is_reported_and_the_rest_is_done(tmp_path, th
     broken = next(line for line in failures if "broken.nii.gz" in line)
     assert re.search(r"EOFError: Compressed file ended", broken), broken  # the file and why
     assert re.search(rf"failed: {re.escape(str(missing))}: no such file", stdout)
+    # the end-of-run summary says where the time went, stage by stage, for the volumes that were read
+    stages = re.search(r"time per stage \(2 volume\(s\), [0-9.]+ s\): (.*)", stdout).group(1)
+    names = [part.split(" ")[0] for part in stages.split(", ")]
+    for stage in ("MemoryCheckedLoadImaged", "Orientationd", "Lambdad(Spacing)", "windows", "stitching"):
+        assert stage in names, (stage, names)
+    assert names.index("Orientationd") < names.index("windows") < names.index("InvertToInputd")
+    assert names[-1] == "SavePredictiond"
 
 
 def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, threshold_model, capsys):
