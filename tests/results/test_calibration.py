@@ -54,12 +54,18 @@ def test_rows_state_t_ece_nll_dice_and_the_budget():
         "predictions": {"before": {"mean_dice": 0.8}, "after": {"mean_dice": 0.8012}},
         "dice_change": 0.0012,
     }
-    machine = {"cpu": "CPU", "cpu_count": 2, "load_average_1min": 3.0, "date_utc": "2026-12-03 19:00"}
+    machine = {
+        "cpu": "CPU",
+        "cpu_count": 2,
+        "cpu_bf16": "none",
+        "load_average_1min": 3.0,
+        "date_utc": "2026-12-03 19:00",
+    }
     rows = table_rows({"datasets": {"brain3d": entry}, "machine": machine}, "python -m results.calibration")
     assert len(rows) == 3 and all(r.startswith("| calibration | brain3d: UNet 3D, 6 x 10 iterations |") for r in rows)
     assert "T 1.500; NLL 0.3000 → 0.2500" in rows[0]
     assert "fg-or-predicted-fg voxels 0.1000 → 0.0400; all voxels 0.0200 → 0.0100" in rows[1]
-    assert "0.8000 → 0.8012 (change +0.0012)" in rows[2] and "2-core CPU, load 3.0" in rows[2]
+    assert "0.8000 → 0.8012 (change +0.0012)" in rows[2] and "CPU, 2 cores, bf16: none, load 3.0" in rows[2]
     assert "calibration" in TASKS
 
 
