@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         save_json(docs_dir / "benchmarks.json", summary)
         (docs_dir / "benchmarks.md").write_text(markdown_table(summary))
         print(f"published: {docs_dir / 'benchmarks.json'}, {docs_dir / 'benchmarks.md'}")
-        print("updated the tables of " + ", ".join(map(str, publish_tables(docs_dir))))
+        updated = publish_tables(docs_dir)
+        print("updated the tables of " + ", ".join(map(str, updated)) if updated else "README.md left alone")
     failed = [b["benchmark"] for b in summary["benchmarks"] if b["exit_status"] != 0]
     if failed:
         print(f"failed: {', '.join(failed)}")
