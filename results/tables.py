@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TASKS = ("brain3d", "nuclei2d", "planned", "interactive")
+TASKS = ("brain3d", "nuclei2d", "planned", "vs_nnunet", "interactive")
 RESULTS_HEADER = "| task | network | metric | value | command | machine | date |\n|---|---|---|---|---|---|---|"
 
 #: the documents that quote the tables, relative to the repository
