@@ -235,6 +235,11 @@ def table_rows(task: str, entry: dict, command: str, machine: dict, budget_min: 
     ]  # fmt: skip
 
 
+def line_names(class_names: list[str]) -> list[str]:
+    """The measures of :func:`result_lines`, in order, after ``vs_nnunet_<dataset>_``."""
+    return [f"dice_{name}" for name in [*class_names, "mean"]] + ["train_seconds", "train_cpu_seconds"]
+
+
 def result_lines(task: str, entry: dict) -> list[str]:
     """``name: ours X, baseline Y, ratio Z`` lines (what ``python -m benchmarks`` collects)."""
     lines = []
