@@ -150,16 +150,19 @@ def run_nnunet(dataset_dir: Path, task: str, work_dir: Path, seconds: float, hel
     plan_seconds = run_logged(plan_command, work_dir / "plan_and_preprocess.log", REPO)
     plans = json.loads((work_dir / "nnUNet_preprocessed" / name / "nnUNetPlans.json").read_text())
     summary_path = work_dir / "train_summary.json"
-    train_command = nnunet_env(work_dir, 0) + [sys.executable, "-m", "benchmarks.nnunet_budget", "train",
-                    "--dataset", name, "--cpu-seconds", f"{seconds:.1f}", "--out", str(summary_path)]  # fmt: skip
+    train_command = nnunet_env(work_dir, 0) + [
+        sys.executable, "-m", "benchmarks.nnunet_budget", "train", "--dataset", name, "--cpu-seconds", f"{seconds:.1f}",
+        "--out", str(summary_path),
+    ]  # fmt: skip
     cpu_before = _cpu_seconds()
     wall = run_logged(train_command, work_dir / "train.log", REPO)
     cpu = _cpu_seconds() - cpu_before
     predictions = []
     for item in held_out:
-        predict_command = nnunet_env(work_dir, 0) + [sys.executable, "-m", "benchmarks.nnunet_budget", "predict",
-                          "--dataset", name, "--image", str(Path(item["image"]).resolve()),
-                          "--out-dir", str(work_dir / "predictions")]  # fmt: skip
+        predict_command = nnunet_env(work_dir, 0) + [
+            sys.executable, "-m", "benchmarks.nnunet_budget", "predict", "--dataset", name,
+            "--image", str(Path(item["image"]).resolve()), "--out-dir", str(work_dir / "predictions"),
+        ]  # fmt: skip
         run_logged(predict_command, work_dir / f"predict_{case_name(item['image'])}.log", REPO)
         predictions.append(work_dir / "predictions" / f"{case_name(item['image'])}.nii.gz")
     return {
