@@ -42,6 +42,13 @@ def test_every_benchmark_script_exists_and_full_adds_the_large_volume():
     assert "300,370,320" not in default["inference"] and "--quick" in quick["train_step"]
 
 
+def test_the_nnunet_comparison_runs_only_with_peers():
+    assert "vs_nnunet" not in commands(False, False, None)
+    peers = commands(False, False, None, peers=True)
+    assert peers["vs_nnunet"] == ["bench_vs_nnunet.py"] and (REPO / "benchmarks" / "bench_vs_nnunet.py").is_file()
+    assert commands(False, True, None, peers=True, publish=False)["vs_nnunet"][1:] == ["--quick", "--no-publish"]
+
+
 @pytest.mark.slow
 def test_runner_prints_one_line_per_measure_and_writes_the_summary(tmp_path):
     run = subprocess.run(
