@@ -48,8 +48,14 @@ lint: $(STAMP)
 	$(PY) -m isort --check --quiet .
 	$(PY) -m flake8 .
 
+# PEERS=1 adds ours vs nnU-Net v2 (benchmarks/bench_vs_nnunet.py, about an hour): the peers extra is installed first,
+# with the installed torch pinned (nnunetv2's bare torch requirement would otherwise replace a CPU build)
 bench: $(STAMP)
-	$(PY) -m benchmarks
+ifneq ($(PEERS),)
+	$(PY) -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' > $(VENV)/torch-pin.txt
+	$(PY) -m pip install --quiet -c $(VENV)/torch-pin.txt -e ".[peers]"
+endif
+	$(PY) -m benchmarks $(if $(PEERS),--peers)
 
 # the real-data result runs (docs/results.md): each trains in its own outputs/results/<task>/ folder and writes
 # docs/results/<task>.json / .md and the pictures in docs/images/; not part of the tests (tens of minutes on a CPU)

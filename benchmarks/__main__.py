@@ -1,6 +1,6 @@
 """Run every benchmark, ours against the MONAI baseline in the same run: ``make bench`` / ``python -m benchmarks``.
 
-    .venv/bin/python -m benchmarks [--only NAME ...] [--full] [--quick] [--weights models/model.pt]
+    .venv/bin/python -m benchmarks [--only NAME ...] [--full] [--quick] [--weights models/model.pt] [--peers]
 
 Each benchmark runs in its own subprocess (its memory and threads are its own) and prints
 ``name: ours X, baseline Y, ratio Z`` lines, which are passed through here as they come. Afterwards the lines of all
@@ -12,6 +12,10 @@ docs/results/benchmarks.{json,md} and the benchmark tables of README.md and docs
 Default sizes keep the whole suite to roughly 10-15 minutes on an idle 2-core CPU: inference on a 160^3 volume
 (``--full`` adds the 300x370x320 volume and the end-to-end predict run, about 15 minutes more) and 50 volumes for
 the RSS benchmark. ``--quick`` is a smoke mode (seconds to a minute each), not a measurement.
+
+``--peers`` (``make bench PEERS=1``) adds ``vs_nnunet``: ours against nnU-Net v2 at equal training CPU time on
+brain3d and headct (benchmarks/bench_vs_nnunet.py; the ``peers`` extra; about an hour on a 2-core CPU). It publishes
+its own docs/results/vs_nnunet.{json,md} unless ``--no-publish`` / ``--quick``.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ RESULTS = REPO / "benchmarks" / "results"
 LINE = re.compile(r"^(?P<name>[^:\n]+): ours (?P<ours>.+?), baseline (?P<baseline>.+?), ratio (?P<ratio>.+)$")
 
 
-def commands(full: bool, quick: bool, weights: str | None) -> dict[str, list[str]]:
-    """benchmark name -> its command line (arguments after the script)."""
+def commands(
+    full: bool, quick: bool, weights: str | None, peers: bool = False, publish: bool = True
+) -> dict[str, list[str]]:
+    """benchmark name -> its command line (arguments after the script); ``peers`` adds the nnU-Net comparison."""
     inference = (
         ["--sizes", "64,64,64"]
         if quick
@@ -44,13 +50,19 @@ def commands(full: bool, quick: bool, weights: str | None) -> dict[str, list[str
     if weights:
         inference += ["--weights", weights]
     return {
+        "peak_share": ["bench_peak_share.py"] + (["--quick"] if quick else []),
+        "end_to_end": ["bench_end_to_end.py"] + (["--weights", weights] if weights else []),
         "weight_map": ["bench_weight_map.py"],
         "elastic": ["bench_elastic.py"] + (["--repeats", "1"] if quick else []),
         "train_step": ["bench_train_step.py"] + (["--quick"] if quick else []),
         "data_pipeline": ["bench_data_pipeline.py"] + (["--quick"] if quick else []),
         "inference": ["bench_inference.py"] + inference,
         "inference_rss": ["bench_inference_rss.py"] + (["--volumes", "20"] if quick else []),
-    }
+    } | (
+        {"vs_nnunet": ["bench_vs_nnunet.py"] + (["--quick"] if quick else []) + ([] if publish else ["--no-publish"])}
+        if peers
+        else {}
+    )
 
 
 def run_one(name: str, args: list[str], results_dir: Path) -> dict:
@@ -106,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="inference on the 35 M-voxel volume and end to end too")
     parser.add_argument("--quick", action="store_true", help="smoke mode: tiny sizes, not a measurement")
     parser.add_argument("--weights", default=None, help="trained UNet state_dict for the inference benchmark")
+    parser.add_argument("--peers", action="store_true", help="also ours vs nnU-Net v2 (the peers extra; ~1 hour)")
     parser.add_argument("--results-dir", default=str(RESULTS))
     parser.add_argument(
         "--docs-dir",
@@ -121,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results_dir = Path(args.results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    selected = commands(args.full, args.quick, args.weights)
+    selected = commands(args.full, args.quick, args.weights, args.peers, args.publish)
     unknown = set(args.only or []) - set(selected)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {sorted(selected)}")
@@ -147,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         save_json(docs_dir / "benchmarks.json", summary)
         (docs_dir / "benchmarks.md").write_text(markdown_table(summary))
         print(f"published: {docs_dir / 'benchmarks.json'}, {docs_dir / 'benchmarks.md'}")
-        print("updated the tables of " + ", ".join(map(str, publish_tables(docs_dir))))
+        updated = publish_tables(docs_dir)
+        print("updated the tables of " + ", ".join(map(str, updated)) if updated else "README.md left alone")
     failed = [b["benchmark"] for b in summary["benchmarks"] if b["exit_status"] != 0]
     if failed:
         print(f"failed: {', '.join(failed)}")

@@ -33,7 +33,7 @@ from monai.networks.nets import BasicUNet
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from monai_unet_bundle.engines.autocast import cpu_has_fast_bf16  # noqa: E402
+from monai_unet_bundle.cpu_capability import cpu_has_fast_bf16  # noqa: E402
 from monai_unet_bundle.networks import U2Net, UNet  # noqa: E402
 from results.machine import machine_info  # noqa: E402
 from results.publish import save_json  # noqa: E402

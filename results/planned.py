@@ -19,6 +19,7 @@ with the same seed. Written: docs/results/planned.json and docs/results/planned.
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -35,12 +36,30 @@ DEFAULT_CONFIGS = {"brain3d": ["configs/train.yaml"], "nuclei2d": ["configs/trai
 QUICK = {"max_epochs": 1, "epoch_length": 2, "val_interval": 1}
 
 
-def _train_and_evaluate(
+def plan_dataset(dataset_dir: Path, budget_min: float, log_path: Path, reuse: bool = False) -> list[str]:
+    """``python -m monai_unet_bundle plan`` on ``dataset_dir`` (skipped with ``reuse`` when plan.yaml exists);
+    returns the command."""
+    command = [sys.executable, "-m", "monai_unet_bundle", "plan", "--dataset_dir", str(dataset_dir),
+               "--time_budget_min", f"{budget_min:g}", "--no-progress"]  # fmt: skip
+    if not (reuse and (dataset_dir / "plan.yaml").is_file()):
+        run_logged(command, log_path, REPO)
+    return command
+
+
+def train_and_evaluate(
     configs: list[str], run_dir: Path, dataset_dir: Path, extra: list[str], reuse: bool, class_names: list[str]
 ) -> dict:
+    """Train ``configs`` (seed 0) in ``run_dir``, evaluate the last epoch's network on the validation cases.
+
+    Returns the commands, training wall / CPU seconds, per-class and mean Dice (evaluate.yaml's metrics) and
+    ``prediction_dir``, where the evaluation wrote the held-out predictions in the input geometry.
+    """
     common = ["--bundle_root", str(run_dir), "--dataset_dir", str(dataset_dir), "--seed", "0", *extra]
     train = BUNDLE_RUN + ["--config_file", config_files(configs), *common]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     seconds = train_or_reuse(train, run_dir, reuse)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
     _, epoch = final_network(run_dir / "models", run_dir / "final" / "model.pt")
     # evaluate.yaml goes before the plan: the plan's ids win, evaluate.yaml's validation parts stay
     eval_configs = configs[:1] + ["configs/evaluate.yaml"] + configs[1:]
@@ -54,9 +73,11 @@ def _train_and_evaluate(
         "train_command": shown(train),
         "evaluate_command": shown(evaluate),
         "train_seconds": seconds,
+        "train_cpu_seconds": None if reuse else cpu_seconds,
         "final_epoch": epoch,
         "dice": dice,
         "mean_dice": metrics["val_mean_dice"],
+        "prediction_dir": str(run_dir / "eval" / "evaluation" / "predictions"),
     }
 
 
@@ -79,14 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     for task in args.datasets:
         dataset_dir = Path(args.data_root) / task
         training_datalist(dataset_dir, "validation")  # builds the embedded dataset when missing
-        plan_command = [sys.executable, "-m", "monai_unet_bundle", "plan", "--dataset_dir", str(dataset_dir),
-                        "--time_budget_min", f"{args.time_budget_min:g}", "--no-progress"]  # fmt: skip
-        if not (args.skip_training and (dataset_dir / "plan.yaml").is_file()):
-            run_logged(plan_command, runs_dir / task / "plan.log", REPO)
+        plan_command = plan_dataset(dataset_dir, args.time_budget_min, runs_dir / task / "plan.log", args.skip_training)
         plan_path = dataset_dir / "plan.yaml"
         plan = yaml.safe_load(plan_path.read_text())
         entry = {"plan_command": shown(plan_command), "plan": plan}
-        entry["planned"] = _train_and_evaluate(
+        entry["planned"] = train_and_evaluate(
             ["configs/train.yaml", str(plan_path)],
             runs_dir / task / "planned",
             dataset_dir,
@@ -98,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         title = f"UNet planned: patch {'x'.join(map(str, plan['roi_size']))}, features {net.get('features')}"
         runs = [("planned", title)]
         if args.with_default and task in DEFAULT_CONFIGS:
-            entry["default"] = _train_and_evaluate(
+            entry["default"] = train_and_evaluate(
                 DEFAULT_CONFIGS[task],
                 runs_dir / task / "default",
                 dataset_dir,

@@ -28,7 +28,7 @@ def publish(
     """``<results_dir>/<task>.json`` and ``<task>.md`` (the table rows); the rows are printed too.
 
     With ``documents`` the rows are also copied into the tables of README.md and docs/results.md
-    (:func:`results.tables.publish_tables`).
+    (:func:`results.tables.publish_tables`), but only when ``results_dir`` is the repository's docs/results.
     """
     results_dir = Path(results_dir)
     json_path = save_json(results_dir / f"{task}.json", record)
@@ -39,5 +39,9 @@ def publish(
     if documents:
         from .tables import publish_tables
 
-        print("updated the tables of " + ", ".join(map(str, publish_tables(results_dir))))
+        updated = publish_tables(results_dir)
+        if updated:
+            print("updated the tables of " + ", ".join(map(str, updated)))
+        else:
+            print(f"README.md and docs/results.md left alone: {results_dir} is not the repository's docs/results")
     return json_path, md_path

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TASKS = ("brain3d", "nuclei2d", "planned", "interactive")
+TASKS = ("brain3d", "nuclei2d", "planned", "vs_nnunet", "interactive", "calibration")
 RESULTS_HEADER = "| task | network | metric | value | command | machine | date |\n|---|---|---|---|---|---|---|"
 
 #: the documents that quote the tables, relative to the repository
@@ -67,8 +67,14 @@ def update_tables(document: str | Path, results_dir: str | Path, required: bool 
 
 
 def publish_tables(results_dir: str | Path = REPO / "docs" / "results", root: str | Path = REPO) -> list[Path]:
-    """:func:`update_tables` on each of :data:`DOCUMENTS` under ``root`` that exists (README.md must)."""
+    """:func:`update_tables` on each of :data:`DOCUMENTS` under ``root`` that exists (README.md must).
+
+    The documents quote ``root/docs/results`` only: any other ``results_dir`` (a run's scratch ``--docs-dir``)
+    leaves them alone and nothing is returned, so a trial run cannot replace README's table with its own rows.
+    """
     root = Path(root)
+    if Path(results_dir).resolve() != (root / "docs" / "results").resolve():
+        return []
     return [
         update_tables(root / name, results_dir, required=name == "README.md")
         for name in DOCUMENTS

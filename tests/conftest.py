@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -21,7 +22,16 @@ TINY_TRAIN = {
     "cache_rate": 0.0,
     "network_def#features": [4, 8, 16, 32],
 }
+
 TINY_INFER = {"roi_size": [24, 24, 24], "sw_batch_size": 1, "network_def#features": [4, 8, 16, 32]}
+
+
+def cli_overrides(overrides: dict, *, without: tuple[str, ...] = ()) -> list[str]:
+    """``{"roi_size": [16, 16, 16]}`` -> ``["--roi_size", "[16,16,16]"]``, the form `python -m monai.bundle run` takes."""
+    pairs = [
+        (f"--{key}", json.dumps(value, separators=(",", ":"))) for key, value in overrides.items() if key not in without
+    ]
+    return [part for pair in pairs for part in pair]
 
 
 def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> Path:

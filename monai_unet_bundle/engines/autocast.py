@@ -17,14 +17,9 @@ from typing import Any
 
 import torch
 from monai.inferers import Inferer, SimpleInferer
+from monai_unet_bundle.cpu_capability import cpu_has_fast_bf16
 
 __all__ = ["AutocastInferer", "autocast_dtype", "cpu_has_fast_bf16", "native_amp"]
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def autocast_dtype(device: str | torch.device, amp: bool = True) -> torch.dtype | None:
@@ -54,6 +49,8 @@ class AutocastInferer(Inferer):
         amp: the config's ``amp`` switch.
         inferer: the inferer run inside (default ``SimpleInferer``).
         dtype: autocast dtype (None: bf16 where the CPU has it natively, else no autocast).
+        channels_last: hand 4D / 5D batches to the network in channels-last layout (the network's weights are
+            converted by :func:`~monai_unet_bundle.engines.channels_last.to_channels_last`); on any device.
 
     Outputs come back as float32 (a list of them for deep supervision), so the loss runs in full precision.
     """
@@ -64,13 +61,18 @@ class AutocastInferer(Inferer):
         amp: bool = True,
         inferer: Inferer | None = None,
         dtype: torch.dtype | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.inferer = inferer or SimpleInferer()
+        self.channels_last = bool(channels_last)
         on_cpu = bool(amp) and torch.device(device).type == "cpu"
         self.dtype = (dtype or autocast_dtype(device, amp)) if on_cpu else None
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.channels_last and inputs.dim() in (4, 5):
+            layout = torch.channels_last if inputs.dim() == 4 else torch.channels_last_3d
+            inputs = inputs.contiguous(memory_format=layout)
         if self.dtype is None:
             return self.inferer(inputs, network, *args, **kwargs)
         with torch.autocast("cpu", dtype=self.dtype):

@@ -10,6 +10,7 @@ from .metrics_report import ClassNamedMetricsSaver
 from .non_finite_loss import NonFiniteLossHandler as NonFiniteLossHandler
 from .per_class_metrics import PerClassMetrics
 from .resume import ResumeFromCheckpoint
+from .temperature_fit import TemperatureFitter
 from .validate_at_end import ValidateAtEnd
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "PhysicalHausdorffDistanceMetric",
     "ResumableEarlyStopHandler",
     "ResumeFromCheckpoint",
+    "TemperatureFitter",
     "ValidateAtEnd",
     "foreground_class_names",
 ]

@@ -15,7 +15,7 @@ import torch
 from monai.losses import DiceCELoss
 from torch import nn
 
-from ..engines.autocast import cpu_has_fast_bf16
+from ..cpu_capability import cpu_has_fast_bf16
 
 __all__ = ["seconds_per_step"]
 

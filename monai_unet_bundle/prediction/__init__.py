@@ -2,8 +2,9 @@
 
 The inferer (:mod:`.inferer` with :mod:`.window_predictor`, :mod:`.overlap_tile`, :mod:`.batchnorm_folding`), the
 inversion to each input's geometry (:mod:`.invert`), the output contract and its writers (:mod:`.output`), the
-batch runner (:mod:`.batch`), the QC report (:mod:`.quality`), a SimpleITK reader (:mod:`.sitk_reader`) and the
-``predict`` command (:mod:`.predict`).
+batch runner (:mod:`.batch`), the QC report (:mod:`.quality`) and preview (:mod:`.preview`), the fitted softmax
+temperature (:mod:`.temperature`), a SimpleITK reader (:mod:`.sitk_reader`) and the ``predict`` command
+(:mod:`.predict`).
 """
 
 from monai_unet_bundle.prediction.batch import BatchReport, PredictionDataset, process_shard
@@ -18,8 +19,11 @@ from monai_unet_bundle.prediction.output import (
     SegmentationWriter,
 )
 from monai_unet_bundle.prediction.overlap_tile import OverlapTileInferer
+from monai_unet_bundle.prediction.preview import SavePreviewd, preview_picture
 from monai_unet_bundle.prediction.quality import QualityReportd
 from monai_unet_bundle.prediction.sitk_reader import SimpleITKReader
+from monai_unet_bundle.prediction.stage_times import StageTimes, TimedCompose
+from monai_unet_bundle.prediction.temperature import TemperatureScaled, read_temperature
 from monai_unet_bundle.prediction.window_predictor import WindowPredictor, flip_combinations
 
 __all__ = [
@@ -33,11 +37,17 @@ __all__ = [
     "PredictionOutput",
     "QualityReportd",
     "SavePredictiond",
+    "SavePreviewd",
     "SegmentationInferer",
     "SegmentationWriter",
     "SimpleITKReader",
+    "StageTimes",
+    "TemperatureScaled",
+    "TimedCompose",
     "WindowPredictor",
     "flip_combinations",
     "fold_batchnorm",
+    "preview_picture",
     "process_shard",
+    "read_temperature",
 ]

@@ -22,6 +22,7 @@ from ignite.engine import Engine, Events
 from monai.transforms import apply_transform
 from monai_unet_bundle.prediction.output import PredictionOutput
 from monai_unet_bundle.prediction.sitk_reader import NOT_MINE
+from monai_unet_bundle.prediction.stage_times import StageTimes
 from torch.utils.data import IterableDataset
 
 __all__ = ["BatchReport", "PredictionDataset", "describe_error", "process_shard"]
@@ -65,6 +66,10 @@ def describe_error(error: BaseException) -> str:
 class BatchReport:
     """Counts of done, skipped and failed inputs of this process; prints the summary and sets the exit status.
 
+    ``times`` (:class:`~monai_unet_bundle.prediction.stage_times.StageTimes`) collects the seconds per stage that
+    the config routes to it (pre- and postprocessing transforms, the inferer's windows and stitching); the summary
+    ends with them.
+
     Args:
         name: label of the summary line.
         stream: where the summary goes (stdout by default).
@@ -79,6 +84,7 @@ class BatchReport:
         self.skipped: list[str] = []
         self.failed: list[tuple[str, str]] = []
         self.confidence: dict[str, float] = {}
+        self.times = StageTimes()
 
     def add_quality(self, source: str, confidence: float) -> None:
         """A case's confidence (``QualityReportd``): those below ``qc_threshold`` head the summary."""
@@ -92,10 +98,17 @@ class BatchReport:
         self.skipped.append(source)
 
     def add_failed(self, source: str, reason: str | BaseException) -> None:
+        """A failed input; one counted as done before (its QC report failed after the write) is done no more."""
         if isinstance(reason, BaseException):
             reason = describe_error(reason)
         logger.error("FAILED %s: %s", source, reason)
+        if source in self.done:
+            self.done.remove(source)
         self.failed.append((source, reason))
+
+    def has_failed(self, source: str) -> bool:
+        """Whether ``source`` was reported as failed (its later outputs are then not written)."""
+        return any(failed == source for failed, _ in self.failed)
 
     def attach(self, engine: Engine) -> None:
         """Drop each finished volume from the engine before the next one loads (bounded memory)."""
@@ -121,6 +134,7 @@ class BatchReport:
             low = sorted((c, s) for s, c in self.confidence.items() if c < self.qc_threshold)
             lines += [f"  low confidence ({c:.3f} < {self.qc_threshold}): {s}" for c, s in low]
         lines += [f"  failed: {source}: {reason}" for source, reason in self.failed]
+        lines += [f"  {self.times.summary()}"] if self.times.summary() else []
         print("\n".join(lines), file=stream, flush=True)
         if self.failed:
             raise SystemExit(1)

@@ -16,8 +16,10 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,10 @@ from monai.utils import ensure_tuple_rep
 from monai_unet_bundle.checkpoints.training_state import unwrap_network
 from monai_unet_bundle.engines.autocast import autocast_dtype
 from monai_unet_bundle.prediction.batchnorm_folding import fold_batchnorm
+from monai_unet_bundle.prediction.foreground_crop import foreground_box, paste_into_background
 from monai_unet_bundle.prediction.output import source_path
 from monai_unet_bundle.prediction.overlap_tile import OverlapTileInferer
+from monai_unet_bundle.prediction.stage_times import StageTimes
 from monai_unet_bundle.prediction.window_predictor import WindowPredictor, flip_combinations
 from torch import nn
 from tqdm import tqdm
@@ -42,6 +46,18 @@ def _fingerprint(network: nn.Module) -> tuple:
     # _version grows with every in-place write (load_state_dict, optimiser steps): new weights -> new copy
     tensors = itertools.chain(network.parameters(), network.buffers())
     return (id(network), network.training, tuple((t.data_ptr(), t._version) for t in tensors))
+
+
+class _TimedPredictor:
+    """A window predictor whose calls add their seconds to ``times["windows"]``."""
+
+    def __init__(self, predictor: WindowPredictor, times: StageTimes) -> None:
+        self.predictor, self.times = predictor, times
+        self.module = predictor.module  # unwrap_network finds the network through it, as through the predictor
+
+    def __call__(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        with self.times.timed("windows"):
+            return self.predictor(*args, **kwargs)
 
 
 class SegmentationInferer(SlidingWindowInferer):
@@ -57,6 +73,10 @@ class SegmentationInferer(SlidingWindowInferer):
         tta_axes: spatial axes to mirror (default all).
         stitch_device: where the stitched logits live (default ``"cpu"``); None keeps them on the input's device.
         progress: a progress bar per volume (windows done), labelled with the input file's name.
+        crop_foreground: run the windows over the bounding box of the input's nonzero voxels only (nnU-Net's crop:
+            empty air costs nothing) and fill the rest with background logits (class 0 certain).
+        times: a :class:`~monai_unet_bundle.prediction.stage_times.StageTimes` that gets the seconds of the
+            network's forward passes (``windows``) and of the rest of the stitching (``stitching``); None: untimed.
     """
 
     def __init__(
@@ -75,6 +95,8 @@ class SegmentationInferer(SlidingWindowInferer):
         tta_axes: Sequence[int] | None = None,
         stitch_device: str | torch.device | None = "cpu",
         progress: bool = False,
+        crop_foreground: bool = False,
+        times: StageTimes | None = None,
     ) -> None:
         super().__init__(
             roi_size=roi_size,
@@ -94,6 +116,8 @@ class SegmentationInferer(SlidingWindowInferer):
         self.tta_axes = tta_axes
         self.stitch_device = stitch_device
         self.show_progress = progress
+        self.crop_foreground = crop_foreground
+        self.times = times
         self._prepared: tuple[tuple, nn.Module] | None = None
 
     # ------------------------------------------------------------------------------------------- network
@@ -147,6 +171,24 @@ class SegmentationInferer(SlidingWindowInferer):
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Logits ``(B, C_out, *spatial)`` for ``inputs`` ``(B, C_in, *spatial)``; extra args go to the network."""
+        box = foreground_box(inputs) if self.crop_foreground else None
+        if box is None or all(s.start == 0 and s.stop == n for s, n in zip(box, inputs.shape[2:])):
+            return self._timed_call(inputs, network, *args, **kwargs)
+        cropped = self._timed_call(inputs[(slice(None), slice(None), *box)], network, *args, **kwargs)
+        with self.times.timed("stitching") if self.times is not None else contextlib.nullcontext():
+            return paste_into_background(cropped, inputs, box)
+
+    def _timed_call(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.times is None:
+            return self._call(inputs, network, *args, **kwargs)
+        start, windows_before = time.perf_counter(), self.times.seconds.get("windows", 0.0)
+        try:
+            return self._call(inputs, network, *args, **kwargs)
+        finally:
+            windows = self.times.seconds.get("windows", 0.0) - windows_before
+            self.times.add("stitching", time.perf_counter() - start - windows)
+
+    def _call(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         net = unwrap_network(network)
         valid = bool(getattr(net, "valid", False)) and hasattr(net, "valid_border")
         name = Path(source_path(inputs) or "volume").name
@@ -154,6 +196,8 @@ class SegmentationInferer(SlidingWindowInferer):
         bar = tqdm(total=total, desc=name, unit="window", disable=not self.show_progress, leave=True)
         try:
             predictor = self.predictor(network, inputs, on_window=bar.update)
+            if self.times is not None:
+                predictor = _TimedPredictor(predictor, self.times)
             with torch.no_grad():
                 if valid:  # a MetaTensor comes back with the input's metadata
                     return self.overlap_tile(net)(inputs, predictor, *args, **kwargs)

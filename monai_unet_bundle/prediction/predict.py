@@ -85,7 +85,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "overwrite": args.overwrite,
         "save_probabilities": args.save_probabilities,
         "uncertainty": args.uncertainty,
-        "qc_report": args.qc or args.qc_threshold is not None or args.uncertainty,
+        "qc_report": not args.no_qc,
+        "preview": args.preview,
         "amp": not args.no_amp,
         "tta": args.tta,
         "progress": not args.no_progress,
@@ -153,10 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write <name>_uncertainty.nii.gz (normalised entropy of the softmax, of the TTA mean with --tta)",
     )
     parser.add_argument(
-        "--qc", action="store_true", help="write <name>_qc.json: per-class volume and confidence, hashes, versions"
+        "--no-qc",
+        action="store_true",
+        help="do not write <name>_qc.json (per-class volume and confidence, hashes, versions; written by default)",
     )
+    parser.add_argument("--qc", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
+    parser.add_argument("--qc-threshold", type=float, help="list the cases whose confidence is below this first (0.8)")
     parser.add_argument(
-        "--qc-threshold", type=float, help="with --qc: list the cases whose confidence is below this first (0.8)"
+        "--preview",
+        action="store_true",
+        help="also write <name>_preview.png: three orthogonal slices through the labels' centre (one for 2D)",
     )
     parser.add_argument("--tta", action="store_true", help="mirror test-time augmentation (8x the work in 3D)")
     parser.add_argument("--no-amp", action="store_true", help="full fp32 instead of bf16 (CPU) / fp16 (CUDA)")
@@ -184,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         root = "" if Path(config_files[0]).is_file() else f"; {args.bundle_root} is not a bundle root (--bundle-root)"
         print(f"predict: config file(s) not found: {', '.join(missing)}{root}", file=sys.stderr)
+        return 2
+    if args.no_qc and (args.uncertainty or args.qc_threshold is not None or args.qc):
+        print(
+            "predict: --no-qc contradicts --qc, --qc-threshold and --uncertainty (the QC step writes the map)",
+            file=sys.stderr,
+        )
         return 2
     try:
         overrides = overrides_from_args(args)

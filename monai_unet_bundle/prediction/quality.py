@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data.utils import to_affine_nd
-from monai.transforms import MapTransform
+from monai.transforms import MapTransform, SaveImaged
 from monai_unet_bundle.atomic_write import atomic_write
 from monai_unet_bundle.data.datalist import case_name
 from monai_unet_bundle.prediction.output import PredictionOutput, source_path
@@ -77,8 +77,10 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-class QualityReportd(MapTransform):
+class QualityReportd(SaveImaged):
     """Write ``<case>_qc.json`` (and optionally the uncertainty map) for each prediction; see the module docstring.
+
+    A ``SaveImaged`` by type only, like the writers: MONAI Label drops it (its requests write nothing to the bundle).
 
     Args:
         keys: the label map ``(1, *input_grid)`` (``InvertToInputd``'s output; its ``affine`` is the input's).
@@ -91,6 +93,7 @@ class QualityReportd(MapTransform):
         uncertain_below: a foreground voxel whose maximum probability is below this counts as uncertain.
         uncertainty_map: also write ``<case>_uncertainty.nii.gz``.
         report: a :class:`~monai_unet_bundle.prediction.BatchReport` told each case's confidence.
+        temperature_key: the softmax temperature applied (``TemperatureScaled``), recorded when present.
     """
 
     def __init__(
@@ -106,8 +109,10 @@ class QualityReportd(MapTransform):
         uncertain_below: float = 0.5,
         uncertainty_map: bool = False,
         report: Any = None,
+        temperature_key: str = "temperature",
     ) -> None:
-        super().__init__(keys)
+        MapTransform.__init__(self, keys)
+        self.temperature_key = temperature_key
         self.prob_key = prob_key
         self.output_dir = None if output_dir is None else Path(output_dir)
         self.output = output or PredictionOutput()
@@ -130,17 +135,27 @@ class QualityReportd(MapTransform):
         for key in self.key_iterator(d):
             labels = d[key]
             source = source_path(dict(getattr(labels, "meta", {}))) or "<unknown input>"
-            record = self.record(labels, d[self.prob_key], source)
-            with atomic_write(self._path(source, "qc", ".json")) as partial:
-                partial.write_text(json.dumps(record, indent=4) + "\n")
-            if self.uncertainty_map:
-                self.write_uncertainty(d[self.prob_key], labels, self._path(source, "uncertainty", ".nii.gz"))
+            if self.report is not None and hasattr(self.report, "has_failed") and self.report.has_failed(source):
+                continue  # its prediction was not written: no report of it
+            try:
+                record = self.record(labels, d[self.prob_key], source, d.get(self.temperature_key))
+                with atomic_write(self._path(source, "qc", ".json")) as partial:
+                    partial.write_text(json.dumps(record, indent=4) + "\n")
+                if self.uncertainty_map:
+                    self.write_uncertainty(d[self.prob_key], labels, self._path(source, "uncertainty", ".nii.gz"))
+            except Exception as error:
+                if self.report is None:
+                    raise
+                self.report.add_failed(source, error)
+                continue
             if self.report is not None and hasattr(self.report, "add_quality"):
                 self.report.add_quality(source, record["confidence"])
         return d
 
-    def record(self, labels: torch.Tensor, probabilities: torch.Tensor, source: str) -> dict[str, Any]:
-        """The report of one case (see the module docstring)."""
+    def record(
+        self, labels: torch.Tensor, probabilities: torch.Tensor, source: str, temperature: float | None = None
+    ) -> dict[str, Any]:
+        """The report of one case (see the module docstring); ``temperature``: the softmax temperature applied."""
         label_map = np.asarray(labels[0].detach().cpu())
         max_probability = np.asarray(probabilities.detach().cpu()).max(axis=0).astype(np.float32) / 255.0
         affine = to_affine_nd(3, np.asarray(torch.as_tensor(labels.affine).cpu(), dtype=np.float64))
@@ -164,6 +179,7 @@ class QualityReportd(MapTransform):
             "classes": classes,
             "uncertain_fraction": round(uncertain, 4),
             "uncertain_below": self.uncertain_below,
+            "softmax_temperature": None if temperature is None else float(temperature),
             "input": {
                 "path": source,
                 "sha256": input_sha256(source) if source != "<unknown input>" else None,
@@ -173,7 +189,8 @@ class QualityReportd(MapTransform):
                 "affine": np.round(affine, 6).tolist(),
             },
             "model": {"path": self.model_path, "sha256": file_sha256(self.model_path) if self.model_path else None},
-            "config": {f: file_sha256(f) for f in self.config_files},
+            # a config file not where the bundle root says (--bundle_root pointing at a model folder): null
+            "config": {f: file_sha256(f) if Path(f).is_file() else None for f in self.config_files},
             "versions": _versions(),
         }
 

@@ -26,11 +26,27 @@ def test_result_line_pattern_splits_name_ours_baseline_ratio():
 
 def test_every_benchmark_script_exists_and_full_adds_the_large_volume():
     quick, default, full = commands(False, True, None), commands(False, False, None), commands(True, False, None)
-    assert set(default) == {"weight_map", "elastic", "train_step", "data_pipeline", "inference", "inference_rss"}
+    assert set(default) == {
+        "peak_share",
+        "end_to_end",
+        "weight_map",
+        "elastic",
+        "train_step",
+        "data_pipeline",
+        "inference",
+        "inference_rss",
+    }
     for args in default.values():
         assert (REPO / "benchmarks" / args[0]).is_file()
     assert "300,370,320" in full["inference"] and "--e2e" in full["inference"]
     assert "300,370,320" not in default["inference"] and "--quick" in quick["train_step"]
+
+
+def test_the_nnunet_comparison_runs_only_with_peers():
+    assert "vs_nnunet" not in commands(False, False, None)
+    peers = commands(False, False, None, peers=True)
+    assert peers["vs_nnunet"] == ["bench_vs_nnunet.py"] and (REPO / "benchmarks" / "bench_vs_nnunet.py").is_file()
+    assert commands(False, True, None, peers=True, publish=False)["vs_nnunet"][1:] == ["--quick", "--no-publish"]
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
-from tests.conftest import REPO, write_nifti
+from tests.conftest import REPO, TINY_TRAIN, cli_overrides, write_nifti
 
 
 def _bundle_run(*args: str) -> subprocess.CompletedProcess:
@@ -27,18 +27,7 @@ def test_train_then_infer_with_the_cli(tmp_path, synthetic_dir):
         str(tmp_path),
         "--dataset_dir",
         str(synthetic_dir),
-        "--max_epochs",
-        "1",
-        "--epoch_length",
-        "2",
-        "--val_interval",
-        "1",
-        "--roi_size",
-        "[16,16,16]",
-        "--num_samples",
-        "2",
-        "--network_def#features",
-        "[4,8,16,32]",
+        *cli_overrides(TINY_TRAIN),
     )
     assert (tmp_path / "models" / "model.pt").is_file()
     assert any((tmp_path / "eval").glob("events.out.tfevents.*")), "TensorBoard logs are written"

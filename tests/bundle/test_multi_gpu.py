@@ -4,28 +4,16 @@ resumes under torchrun, and multi-process evaluation gathers the metrics of both
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
 import pytest
 import torch
 from monai_unet_bundle.networks import UNet
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_TRAIN, cli_overrides
 
-TINY = [
-    "--epoch_length",
-    "2",
-    "--val_interval",
-    "1",
-    "--roi_size",
-    "[16,16,16]",
-    "--num_samples",
-    "2",
-    "--cache_rate",
-    "0",
-    "--network_def#features",
-    "[4,8,16,32]",
-]
+TINY = cli_overrides(TINY_TRAIN, without=("max_epochs",))
 
 
 def _torchrun(configs: list[str], *args: str) -> str:
@@ -98,3 +86,6 @@ def test_torchrun_train_resume_and_evaluate(tmp_path, two_validation_cases):
         "sphere_008_seg.nii.gz",
         "sphere_009_seg.nii.gz",
     ]
+    # the temperature is fitted once, on the logits of both processes' cases, and written by rank 0
+    temperature = json.loads((models / "temperature.json").read_text())
+    assert temperature["cases"] == 2 and temperature["voxels"] == 2 * 24**3

@@ -12,22 +12,9 @@ import time
 import pytest
 import torch
 from monai.bundle import ConfigWorkflow
-from tests.conftest import CONFIGS, REPO, TINY_TRAIN
+from tests.conftest import CONFIGS, REPO, TINY_TRAIN, cli_overrides
 
-CLI_TINY = [
-    "--epoch_length",
-    "2",
-    "--val_interval",
-    "1",
-    "--roi_size",
-    "[16,16,16]",
-    "--num_samples",
-    "2",
-    "--cache_rate",
-    "0",
-    "--network_def#features",
-    "[4,8,16,32]",
-]
+CLI_TINY = cli_overrides(TINY_TRAIN, without=("max_epochs",))
 
 
 def _train_command(root, dataset, *extra: str) -> list[str]:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_TRAIN, cli_overrides
 
 pytest.importorskip("mlflow")
 pytest.importorskip("sqlalchemy")  # MONAI's default store is an SQLite file next to the TensorBoard logs
@@ -30,20 +30,7 @@ def test_tracking_mlflow_logs_named_metrics(tmp_path, synthetic_dir):
         str(tmp_path),
         "--dataset_dir",
         str(synthetic_dir),
-        "--max_epochs",
-        "1",
-        "--epoch_length",
-        "2",
-        "--val_interval",
-        "1",
-        "--roi_size",
-        "[16,16,16]",
-        "--num_samples",
-        "2",
-        "--cache_rate",
-        "0",
-        "--network_def#features",
-        "[4,8,16,32]",
+        *cli_overrides(TINY_TRAIN),
         "--tracking",
         "mlflow",
     ]

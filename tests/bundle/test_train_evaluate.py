@@ -93,6 +93,8 @@ def test_train_then_evaluate(tmp_path, synthetic_dir, network):
     summary = dict(line.split(",") for line in (evaluation / "metrics.csv").read_text().splitlines())
     assert {"val_mean_dice", *(f"val_class_dice/{n}" for n in names), *(f"val_hd95/{n}" for n in names)} <= set(summary)
     assert len(list((evaluation / "predictions").iterdir())) == 1
+    # and the softmax temperature of models/model.pt, fitted on the validation case, beside it
+    assert sorted(p.name for p in models.iterdir()) == ["checkpoint_epoch_0001.pt", "model.pt", "temperature.json"]
 
 
 def test_cosine_schedule_and_early_stopping(tmp_path, synthetic_dir):

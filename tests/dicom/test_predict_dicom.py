@@ -87,4 +87,4 @@ def test_broken_series_are_reported_by_folder_and_the_batch_goes_on(tmp_path, th
     printed = capsys.readouterr().out
     assert f"'{gap}'" in printed and "uneven slice spacing" in printed
     assert f"'{cut}'" in printed and "slice_0003.dcm is truncated" in printed
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["good_seg.nii.gz"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["good_qc.json", "good_seg.nii.gz"]

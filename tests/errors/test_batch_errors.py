@@ -9,6 +9,7 @@ write failure leaves no output (tests/prediction/test_output.py::test_a_failure_
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -70,3 +71,16 @@ def test_sigkill_mid_write_leaves_no_partial_output(tmp_path):
     os.utime(partial[0], (old, old))
     SavePredictiond(keys="pred", output_dir=out)
     assert list(out.iterdir()) == []
+
+
+def test_a_case_failing_after_its_write_counts_as_failed_only():
+    """The QC report of a written case fails: the case leaves the done list, and the failure is listed."""
+    stream = io.StringIO()
+    report = BatchReport(stream=stream)
+    report.add_done("a")
+    report.add_done("b")
+    report.add_failed("b", OSError("No space left on device"))
+    assert report.has_failed("b") and not report.has_failed("a")
+    with pytest.raises(SystemExit):
+        report.finish()
+    assert stream.getvalue().splitlines()[0].endswith("1 done, 0 skipped (output exists), 1 failed")

@@ -68,7 +68,7 @@ def test_unreadable_file(tmp_path):
         "UnreadableFileError" in reason
         and "locked.nii.gz: cannot be read: Permission denied (mode ----------" in reason
     ), reason
-    assert _outputs(tmp_path) == ["good_seg.nii.gz"]
+    assert _outputs(tmp_path) == ["good_qc.json", "good_seg.nii.gz"]
 
 
 def test_non_image_file_named_nii_gz(tmp_path, tiny_model, capsys):
@@ -79,7 +79,7 @@ def test_non_image_file_named_nii_gz(tmp_path, tiny_model, capsys):
     found = failures(capsys.readouterr().out)
     assert "is not a gzip file" in found["notes.nii.gz"], found
     assert "zipped.nii.gz" in found and found["zipped.nii.gz"], found
-    assert _outputs(tmp_path) == ["good_seg.nii.gz"]
+    assert _outputs(tmp_path) == ["good_qc.json", "good_seg.nii.gz"]
 
 
 def test_4d_volume_where_3d_expected(tmp_path, tiny_model, capsys):
@@ -90,7 +90,7 @@ def test_4d_volume_where_3d_expected(tmp_path, tiny_model, capsys):
         "series.nii.gz: expected a 3D image with 1 channel (in_channels 1), found a 4D series of shape (16, 16, 16, 3)"
     )
     assert "ImageCheckError" in reason and expected in reason, reason
-    assert _outputs(tmp_path) == ["good_seg.nii.gz"]
+    assert _outputs(tmp_path) == ["good_qc.json", "good_seg.nii.gz"]
 
 
 def test_wrong_channel_count_for_the_network(tmp_path, capsys):
@@ -111,7 +111,7 @@ def test_nan_or_inf_intensities_refused_by_default(tmp_path, tiny_model, capsys,
     reason = failures(capsys.readouterr().out)["bad.nii.gz"]
     counts = "1 NaN, 0 +Inf and 0 -Inf" if bad == "nan" else "0 NaN, 1 +Inf and 0 -Inf"
     assert f"expected finite intensities, found {counts} of 4096 voxels" in reason, reason
-    assert _outputs(tmp_path) == ["good_seg.nii.gz"]
+    assert _outputs(tmp_path) == ["good_qc.json", "good_seg.nii.gz"]
 
 
 def test_nan_or_inf_intensities_replaced_when_configured(tmp_path, tiny_model):
@@ -123,7 +123,7 @@ def test_nan_or_inf_intensities_replaced_when_configured(tmp_path, tiny_model):
             folder, "--output-dir", tmp_path / "out", "--model", tiny_model, "--set", "non_finite_intensities=replace"
         )
     assert status == 0
-    assert _outputs(tmp_path) == ["bad_seg.nii.gz", "good_seg.nii.gz"]
+    assert _outputs(tmp_path) == ["bad_qc.json", "bad_seg.nii.gz", "good_qc.json", "good_seg.nii.gz"]
     # the replacement follows the finite range, so the scaled image stays finite and in [0, 1]
     scaled = config_part("inference.yaml", "preprocessing", non_finite_intensities="replace")
     with warnings.catch_warnings():
@@ -137,7 +137,7 @@ def test_all_constant_image(tmp_path, tiny_model):
     folder = _good_and(tmp_path, "blank.nii.gz", np.full((16, 16, 16), 7, np.int16))
     with pytest.warns(RuntimeWarning, match="blank.nii.gz: expected varying intensities, found the single value 7"):
         assert predict(folder, "--output-dir", tmp_path / "out", "--model", tiny_model) == 0
-    assert _outputs(tmp_path) == ["blank_seg.nii.gz", "good_seg.nii.gz"]
+    assert _outputs(tmp_path) == ["blank_qc.json", "blank_seg.nii.gz", "good_qc.json", "good_seg.nii.gz"]
     with pytest.raises(ImageCheckError, match="found the single value 7 in every voxel"):
         CheckImage(constant="error")(torch.full((1, 4, 4, 4), 7.0))
 
@@ -193,7 +193,7 @@ def test_volume_too_large_for_memory(tmp_path, tiny_model, capsys):
     need = estimate_inference_memory((10000,) * 3, (1.0,) * 3, (2.0,) * 3, in_channels=1, num_classes=4)
     assert InsufficientMemoryError.__name__ in reason and "refused before loading" in reason, reason
     assert f"needs at least {need / 1024**4:.1f} TiB" in reason and "(10000, 10000, 10000)" in reason, reason
-    assert _outputs(tmp_path) == ["good_seg.nii.gz"]
+    assert _outputs(tmp_path) == ["good_qc.json", "good_seg.nii.gz"]
     # the estimate: the image read (int -> float32) + 2 copies at 2 mm + 2 x 4 class maps + a count map + labels
     voxels, resampled = 10000**3, 5000**3
     assert need == 4 * (voxels + 2 * resampled + 9 * resampled) + voxels

@@ -22,24 +22,9 @@ from monai.bundle import ConfigWorkflow
 from monai_unet_bundle.atomic_write import TEMPORARY_MARK
 from monai_unet_bundle.checkpoints import CheckpointSeries
 from monai_unet_bundle.handlers.non_finite_loss import NonFiniteLossError
-from tests.conftest import CONFIGS, REPO, TINY_TRAIN
+from tests.conftest import CONFIGS, REPO, TINY_TRAIN, cli_overrides
 
-CLI_TINY = [
-    "--max_epochs",
-    "1",
-    "--epoch_length",
-    "2",
-    "--val_interval",
-    "1",
-    "--roi_size",
-    "[16,16,16]",
-    "--num_samples",
-    "2",
-    "--cache_rate",
-    "0",
-    "--network_def#features",
-    "[4,8,16,32]",
-]
+CLI_TINY = cli_overrides(TINY_TRAIN)
 
 #: writes checkpoints of ~64 MB in a loop, so a SIGKILL lands inside a write
 _WRITER_SOURCE = """

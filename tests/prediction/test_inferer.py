@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from monai.inferers import sliding_window_inference
-from monai_unet_bundle.engines.autocast import cpu_has_fast_bf16
+from monai_unet_bundle.cpu_capability import cpu_has_fast_bf16, cpu_line
 from monai_unet_bundle.networks import U2Net, UNet
 from monai_unet_bundle.prediction import (
     OverlapTileInferer,
@@ -76,7 +76,9 @@ def test_fold_batchnorm_keeps_the_output_and_leaves_the_network_alone():
     assert fold_batchnorm(net.train()) is net  # batch statistics cannot be folded
 
 
-@pytest.mark.skipif(not cpu_has_fast_bf16(), reason="bf16 autocast is used only on CPUs with native bf16")
+@pytest.mark.skipif(
+    not cpu_has_fast_bf16(), reason=f"bf16 autocast is used only on CPUs with native bf16; this one: {cpu_line()}"
+)
 def test_bf16_autocast_agrees_with_fp32():
     # An untrained network's classes are near ties everywhere (margins ~1% of the logit spread), so the voxel
     # agreement here is a floor; the >= 99.9% target is measured with trained weights by benchmarks/.

@@ -83,8 +83,9 @@ def test_both_entry_points_write_the_same_labels(tmp_path, oriented_inputs, tiny
         == 0
     )
     names = sorted(p.name for p in (tmp_path / "bundle").iterdir())
-    assert names == ["lsa_seg.nii.gz", "sitk_nrrd_seg.nii.gz"]
-    for name in names:
+    assert names == ["lsa_qc.json", "lsa_seg.nii.gz", "sitk_nrrd_qc.json", "sitk_nrrd_seg.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == names
+    for name in ("lsa_seg.nii.gz", "sitk_nrrd_seg.nii.gz"):
         a = np.asarray(nib.load(tmp_path / "bundle" / name).dataobj)
         b = np.asarray(nib.load(tmp_path / "cli" / name).dataobj)
         assert np.array_equal(a, b), name
@@ -100,7 +101,12 @@ def test_a_bad_file_amid_good_ones_is_reported_and_the_rest_is_done(tmp_path, th
     missing = tmp_path / "gone.nrrd"
     status = _predict(folder, missing, "--output-dir", tmp_path / "out", "--model", threshold_model, *THRESHOLD_SET)
     assert status == 1
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good0_seg.nii.gz", "good1_seg.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "good0_qc.json",
+        "good0_seg.nii.gz",
+        "good1_qc.json",
+        "good1_seg.nii.gz",
+    ]
     stdout = capsys.readouterr().out
     assert re.search(r"2 done, 0 skipped \(output exists\), 2 failed", stdout), stdout
     failures = [line for line in stdout.splitlines() if line.startswith("  failed: ")]
@@ -108,6 +114,15 @@ def test_a_bad_file_amid_good_ones_is_reported_and_the_rest_is_done(tmp_path, th
     broken = next(line for line in failures if "broken.nii.gz" in line)
     assert re.search(r"EOFError: Compressed file ended", broken), broken  # the file and why
     assert re.search(rf"failed: {re.escape(str(missing))}: no such file", stdout)
+    # the end-of-run summary says where the time went, stage by stage, for the volumes that were read
+    stages = re.search(r"time per stage \(2 volume\(s\), [0-9.]+ s\): (.*)", stdout).group(1)
+    names = [part.split(" ")[0] for part in stages.split(", ")]
+    for stage in ("MemoryCheckedLoadImaged", "Orientationd", "Lambdad(Spacing)", "windows", "stitching"):
+        assert stage in names, (stage, names)
+    assert names.index("Orientationd") < names.index("windows") < names.index("InvertToInputd")
+    # the QC report and the preview read the written segmentation, so they come after the writer
+    assert names.index("InvertToInputd") < names.index("SavePredictiond") < names.index("QualityReportd")
+    assert names[-1] == "SavePreviewd", names
 
 
 def test_existing_outputs_are_skipped_unless_overwrite(tmp_path, threshold_model, capsys):
@@ -203,7 +218,9 @@ def test_torchrun_processes_take_disjoint_shares(tmp_path, threshold_model):
     summaries = re.findall(r"\[rank (\d)/2\]: (\d+) done", result.stdout + result.stderr)
     assert sorted(rank for rank, _ in summaries) == ["0", "1"], result.stdout
     assert [int(done) for _, done in sorted(summaries)] == [2, 2]  # 4 inputs, each predicted exactly once
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"case{i}_seg.nii.gz" for i in range(4)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        f"case{i}_{kind}" for i in range(4) for kind in ("qc.json", "seg.nii.gz")
+    ]
 
 
 @pytest.mark.parametrize("override_file", [False, True], ids=["auto-selected", "unet_valid.yaml"])

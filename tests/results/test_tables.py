@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from results.publish import publish
 from results.tables import DOCUMENTS, RESULTS_HEADER, publish_tables, replace_block, update_tables
 from tests.conftest import REPO
 
@@ -59,3 +60,32 @@ def test_the_committed_documents_quote_the_committed_result_files(tmp_path, docu
     update_tables(copy, REPO / "docs" / "results", required=document == "README.md")
     hint = f"{document}'s tables differ from docs/results/*.md: run python -m results.tables"
     assert copy.read_text() == (REPO / document).read_text(), hint
+
+
+def test_a_scratch_results_dir_leaves_the_documents_alone(tmp_path):
+    """A run with a temporary --docs-dir once replaced README's whole table with only its own rows."""
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    (tmp_path / "docs" / "results" / "brain3d.md").write_text("| brain3d | kept | m | 1 | `c` | here | 2026-01-01 |\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "<!-- results:begin -->\n<!-- results:end -->\n<!-- benchmarks:begin -->\n<!-- benchmarks:end -->\n"
+    )
+    publish_tables(tmp_path / "docs" / "results", tmp_path)
+    published = readme.read_text()
+    scratch = tmp_path / "scratch" / "results"
+    scratch.mkdir(parents=True)
+    (scratch / "planned.md").write_text("| planned | trial | m | 2 | `c` | here | 2026-01-01 |\n")
+    assert publish_tables(scratch, tmp_path) == []
+    assert readme.read_text() == published
+
+
+def test_publish_with_a_scratch_docs_dir_keeps_the_repository_readme(tmp_path):
+    before = {name: (REPO / name).read_text() for name in DOCUMENTS}
+    try:
+        publish(tmp_path / "results", "planned", {"task": "planned"}, ["| planned | trial | m | 2 |"], documents=True)
+        after = {name: (REPO / name).read_text() for name in DOCUMENTS}
+    finally:  # the bug this guards against rewrote the checkout's documents: put them back whatever happens
+        for name, text in before.items():
+            (REPO / name).write_text(text)
+    assert after == before
+    assert (tmp_path / "results" / "planned.md").read_text() == "| planned | trial | m | 2 |\n"
