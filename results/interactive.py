@@ -6,9 +6,10 @@
 Per task, in subprocesses, the training a user would type: first the automatic network (``python -m monai.bundle
 run --config_file "['configs/train.yaml', ...]"``, in ``<task>_automatic``), then the click network warm-started from
 it (``... 'configs/deepedit/train.yaml']" --pretrained_automatic <automatic final network>``), each with its own
-``--bundle_root``; the network of the last epoch goes to ``<run>/final/model.pt``. Then a simulated user (:mod:`monai_unet_bundle.evaluation.clicks`)
-works on the held-out case: the deepedit inference config (MONAI's parser, the transforms MONAI Label runs) predicts
-with the clicks so far, the next click goes to the centre of the largest error region. Reported: mean foreground
+``--bundle_root``; the network of the last epoch goes to ``<run>/final/model.pt``. Then a simulated user
+(:mod:`monai_unet_bundle.evaluation.clicks`) works on the held-out case: the deepedit inference config (MONAI's parser,
+the transforms MONAI Label runs) predicts with the clicks so far, the next click goes to the centre of the largest
+error region. Reported: mean foreground
 Dice after 0, 1, 3, 5 and 10 clicks, and the clicks needed to reach Dice 0.90 (at most ``--max-clicks``).
 
 Written: docs/results/interactive.json, docs/results/interactive.md (table rows), docs/images/interactive_clicks.png.
