@@ -89,7 +89,9 @@ class TestBrainMRITissueSegmentation(unittest.TestCase):
         override = {**override, "dataset_dir": images, "output_dir": self.output_dir}
         check_workflow(self._workflow("infer", ["inference.yaml"], override), check_properties=True)
         written = sorted(os.listdir(self.output_dir))
-        self.assertEqual(written, [f"case_{case}_seg.nii.gz" for case in range(4)])
+        # each segmentation with its QC report (inference.yaml's qc_report is on by default)
+        expected = sorted(f"case_{case}_{suffix}" for case in range(4) for suffix in ("qc.json", "seg.nii.gz"))
+        self.assertEqual(written, expected)
 
 
 if __name__ == "__main__":
