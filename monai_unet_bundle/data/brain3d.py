@@ -14,7 +14,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from .msd import write_dataset_json, write_nifti
+from .msd import write_dataset_json, write_halves
 from .sources import package_file
 
 LABELS = {0: "background", 1: "csf", 2: "gray_matter", 3: "white_matter"}
@@ -54,16 +54,8 @@ def build(out_dir: str | Path) -> Path:
 
     world_x = affine[0, 0] * np.arange(t1.shape[0]) + affine[0, 3]
     first_right = int(np.searchsorted(world_x, 0.0))
-    splits: dict[str, list[dict[str, str]]] = {"training": [], "validation": []}
-    for case, split, index in (
-        ("brain_left", "training", slice(0, first_right)),
-        ("brain_right", "validation", slice(first_right, None)),
-    ):
-        case_affine = affine.copy()
-        case_affine[:3, 3] = affine[:3, :3] @ np.array([index.start or 0, 0, 0]) + affine[:3, 3]
-        write_nifti(out_dir / "imagesTr" / f"{case}.nii.gz", t1[index], case_affine)
-        write_nifti(out_dir / "labelsTr" / f"{case}.nii.gz", label[index], case_affine)
-        splits[split].append({"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz"})
+    cases = (("brain_left", "training"), ("brain_right", "validation"))
+    splits = write_halves(out_dir, t1, label, affine, first_right, cases)
     return write_dataset_json(
         out_dir,
         name="brain3d",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .msd import write_dataset_json, write_nifti
+from .msd import write_dataset_json, write_halves
 
 LABELS = {0: "background", 1: "soft_tissue", 2: "bone"}
 PACKAGE = "invesalius-examples"
@@ -84,16 +84,8 @@ def build(out_dir: str | Path) -> Path:
     volume, label, spacing = read_inv3(source_file())
     affine = np.diag([*spacing, 1.0])
     half = volume.shape[0] // 2
-    splits: dict[str, list[dict[str, str]]] = {"training": [], "validation": []}
-    for case, split, index in (
-        ("head_first_half", "training", slice(0, half)),
-        ("head_second_half", "validation", slice(half, None)),
-    ):
-        case_affine = affine.copy()
-        case_affine[0, 3] = spacing[0] * (index.start or 0)
-        write_nifti(out_dir / "imagesTr" / f"{case}.nii.gz", volume[index], case_affine)
-        write_nifti(out_dir / "labelsTr" / f"{case}.nii.gz", label[index], case_affine)
-        splits[split].append({"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz"})
+    cases = (("head_first_half", "training"), ("head_second_half", "validation"))
+    splits = write_halves(out_dir, volume, label, affine, half, cases)
     return write_dataset_json(
         out_dir,
         name="headct",

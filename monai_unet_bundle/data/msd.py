@@ -29,6 +29,31 @@ def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> Path:
     return path
 
 
+def write_halves(
+    out_dir: Path,
+    image: np.ndarray,
+    label: np.ndarray,
+    affine: np.ndarray,
+    split_at: int,
+    cases: tuple[tuple[str, str], tuple[str, str]],
+) -> dict[str, list[dict[str, str]]]:
+    """Cut ``image`` and ``label`` ``(X, Y, Z)`` at voxel ``split_at`` of the first axis into two cases on disk.
+
+    ``cases`` names ``(case, split)`` for the part before and the part after the cut; each part keeps its place in
+    the world (its affine's origin moves to its first voxel). Returns the ``splits`` of :func:`write_dataset_json`.
+    """
+    splits: dict[str, list[dict[str, str]]] = {"training": [], "validation": []}
+    for (case, split), index in zip(cases, (slice(0, split_at), slice(split_at, None))):
+        case_affine = affine.copy()
+        case_affine[:3, 3] = affine[:3, :3] @ np.array([index.start or 0, 0, 0]) + affine[:3, 3]
+        write_nifti(out_dir / "imagesTr" / f"{case}.nii.gz", image[index], case_affine)
+        write_nifti(out_dir / "labelsTr" / f"{case}.nii.gz", label[index], case_affine)
+        splits.setdefault(split, []).append(
+            {"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz"}
+        )
+    return splits
+
+
 def write_dataset_json(
     out_dir: Path,
     name: str,
