@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from ..atomic_write import atomic_write
+
 
 def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> Path:
-    """Write ``array`` with ``affine`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``array`` with ``affine`` to ``path`` whole or not at all (the package's one :func:`atomic_write`)."""
     image = nib.Nifti1Image(array, affine)
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)
-    # a unique name that nibabel creates like any file (mkstemp's would keep its owner-only mode after the rename)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp.nii.gz")
-    try:
-        nib.save(image, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as partial:
+        nib.save(image, partial)
     return path
 
 
