@@ -1,7 +1,7 @@
 """Planned runs: plan from the data, train in the demo's budget, evaluate the held-out case, per-class Dice.
 
     python -m results.planned                                  # brain3d, nuclei2d, headct; 10 min of training each
-    python -m results.planned --datasets brain3d --with-default   # and the hand-tuned config, same seed
+    python -m results.planned --datasets brain3d --with-default   # and the hand-tuned config, same seed and budget
     python -m results.planned --quick                          # smoke run: 2 iterations each, numbers meaningless
 
 Per dataset, in subprocesses, the commands a user would type:
@@ -13,7 +13,9 @@ Per dataset, in subprocesses, the commands a user would type:
    the held-out case) is evaluated with ``"['configs/train.yaml','configs/evaluate.yaml','data/<task>/plan.yaml']"``.
 
 ``--with-default`` also trains the hand-tuned config (brain3d: configs/train.yaml; nuclei2d: + configs/nuclei2d.yaml)
-with the same seed. Written: docs/results/planned.json and docs/results/planned.md (table rows).
+with the same seed in the same time budget (``--time_budget_min``: its fixed schedule is cut, with its LR decay, to
+the epochs that fit on this machine; handlers/time_budget.py).
+Written: docs/results/planned.json and docs/results/planned.md (table rows).
 """
 
 from __future__ import annotations
@@ -120,11 +122,16 @@ def main(argv: list[str] | None = None) -> int:
                 DEFAULT_CONFIGS[task],
                 runs_dir / task / "default",
                 dataset_dir,
-                extra,
+                extra + ["--time_budget_min", f"{args.time_budget_min:g}"],
                 args.skip_training,
                 plan["class_names"],
             )
-            runs.append(("default", "hand-tuned config, " + " + ".join(Path(c).name for c in DEFAULT_CONFIGS[task])))
+            runs.append(
+                (
+                    "default",
+                    "hand-tuned config, " + " + ".join(Path(c).name for c in DEFAULT_CONFIGS[task]) + ", same budget",
+                )
+            )
         for key, name in runs:
             result = entry[key]
             text = ", ".join(f"{c.replace('_', ' ')} {v:.3f}" for c, v in result["dice"].items())

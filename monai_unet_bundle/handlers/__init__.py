@@ -11,6 +11,7 @@ from .non_finite_loss import NonFiniteLossHandler as NonFiniteLossHandler
 from .per_class_metrics import PerClassMetrics
 from .resume import ResumeFromCheckpoint
 from .temperature_fit import TemperatureFitter
+from .time_budget import TrainingTimeBudget
 from .validate_at_end import ValidateAtEnd
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ResumableEarlyStopHandler",
     "ResumeFromCheckpoint",
     "TemperatureFitter",
+    "TrainingTimeBudget",
     "ValidateAtEnd",
     "foreground_class_names",
 ]

@@ -68,6 +68,7 @@ class Plan:
     val_interval: int
     seconds_per_step: float
     device: str
+    time_budget_min: float | None = None
     reasons: dict[str, str] = field(default_factory=dict)
 
     def network_def(self) -> dict:
@@ -104,6 +105,8 @@ class Plan:
             "max_epochs": self.max_epochs,
             "epoch_length": self.epoch_length,
             "val_interval": self.val_interval,
+            # the trainer keeps to it when the machine turns out slower than the probe (handlers/time_budget.py)
+            "time_budget_min": self.time_budget_min,
             "scale_intensity": dict(self.scale_intensity),
             "network_def": self.network_def(),
         }
@@ -346,7 +349,8 @@ def make_plan(
     reasons["max_epochs"] = (
         f"a training step takes {step_seconds:.2f} s here (probe of the planned network); {validations} validations "
         f"~{validation_seconds:.0f} s each ({windows} windows); {TRAIN_SHARE:.0%} of {time_budget_min:g} min -> "
-        f"{max_epochs} epochs x {epoch_length} steps, validation every {val_interval} epochs"
+        f"{max_epochs} epochs x {epoch_length} steps, validation every {val_interval} epochs; the trainer "
+        f"shortens the run (and its LR decay) if the epochs turn out slower than that"
     )
     if steps < MIN_STEPS[device]:
         reasons["max_epochs"] += (
@@ -371,5 +375,6 @@ def make_plan(
         val_interval=val_interval,
         seconds_per_step=step_seconds,
         device=device,
+        time_budget_min=float(time_budget_min),
         reasons=reasons,
     )
