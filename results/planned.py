@@ -71,6 +71,8 @@ def train_and_evaluate(
     dice = {name.split("/", 1)[1]: value for name, value in metrics.items() if name.startswith("val_class_dice/")}
     if not dice and "val_class_dice" in metrics:  # one foreground class: the metric stays a scalar
         dice = {class_names[0]: metrics["val_class_dice"]}
+    if not dice and len(class_names) == 1:  # configs/nuclei2d.yaml reports the foreground Dice as the mean only
+        dice = {class_names[0]: metrics["val_mean_dice"]}
     return {
         "train_command": shown(train),
         "evaluate_command": shown(evaluate),
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     record: dict = {"task": "planned", "budget_min": args.time_budget_min, "quick": args.quick, "machine": machine}
     command = " ".join(
         ["python -m results.planned", "--datasets", *args.datasets, "--time-budget-min", f"{args.time_budget_min:g}"]
+        + (["--with-default"] if args.with_default else [])
         + (["--quick"] if args.quick else [])
     )
     for task in args.datasets:
