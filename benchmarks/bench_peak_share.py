@@ -113,6 +113,26 @@ def training_seconds(
     return timed(step, repeats)
 
 
+def bundle_speedup(cases: dict, precisions: dict) -> dict[str, dict]:
+    """Per network: the training step as the bundle runs it (bf16 + channels-last where the CPU has native bf16,
+    ``channels_last: auto``; else fp32 default layout) against the fp32 default-layout step, the way the reference
+    implementations (U-2-Net's, the UNet paper's) train; same network, same batch, medians of the timed steps."""
+    out = {}
+    ours_case = "training_bf16_cl" if "bf16" in precisions else "training_fp32"
+    for name in sorted({case["network"] for case in cases.values()}):
+        ours, baseline = cases.get(f"{name}_{ours_case}"), cases.get(f"{name}_training_fp32")
+        if ours is None or baseline is None:
+            continue
+        ours_s, baseline_s = statistics.median(ours["seconds"]), statistics.median(baseline["seconds"])
+        out[name] = {
+            "ours": ours_case.removeprefix("training_").replace("_cl", " + channels-last"),
+            "ours_s": ours_s,
+            "baseline_s": baseline_s,
+            "ratio": baseline_s / ours_s,
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=2, help="timed calls per case (after one warm-up)")
@@ -180,6 +200,14 @@ def main(argv: list[str] | None = None) -> dict:
             f"{statistics.median(case['seconds']):.2f} s, load {case['load_average_1min']}), baseline "
             f"{peak[case['precision']]:.1f} GFLOP/s ({case['precision']} matmul peak), "
             f"ratio {case['share_of_peak']:.2f}",
+            flush=True,
+        )
+    results["bundle_speedup"] = bundle_speedup(results["cases"], precisions)
+    for net_name, speedup in results["bundle_speedup"].items():
+        print(
+            f"{net_name}_training_step_speedup: ours {speedup['ours_s']:.2f} s ({speedup['ours']}), baseline "
+            f"{speedup['baseline_s']:.2f} s (fp32, default layout: the reference implementation's way), "
+            f"ratio {speedup['ratio']:.2f}",
             flush=True,
         )
     print(f"# load average at the end {load()}")

@@ -1,16 +1,25 @@
-"""nnU-Net's crop before the sliding window: only the bounding box of the image's nonzero voxels is predicted.
+"""nnU-Net's crop before the sliding window: only the windows that touch the image's nonzero voxels are predicted.
 
 Air around a scan (zero after the bundle's intensity scaling: percentile scaling maps the darkest voxels to 0, the
 nonzero z-score keeps 0) costs no window. The logits of the box are pasted back into the full grid, whose other
 voxels get background logits (class 0 certain after softmax), so the inversion and writing see the whole image.
+
+Unlike nnU-Net, the box is not the bare bounding box but the union of the whole image's own sliding windows that
+touch it (:func:`window_aligned_box`): the windows of the crop are then the very windows the uncropped run puts
+there, so every voxel of the bounding box gets the same logits as without the crop (a bare box moves the windows
+and, with them, the labels of a trained network: 99.3% agreement on brain3d instead of the 99.9% asked for).
 """
 
 from __future__ import annotations
 
-import torch
-from monai.utils import convert_to_dst_type
+from collections.abc import Sequence
 
-__all__ = ["BACKGROUND_LOGIT_GAP", "foreground_box", "paste_into_background"]
+import torch
+from monai.data import dense_patch_slices
+from monai.inferers.utils import _get_scan_interval
+from monai.utils import convert_to_dst_type, ensure_tuple_rep
+
+__all__ = ["BACKGROUND_LOGIT_GAP", "foreground_box", "paste_into_background", "window_aligned_box"]
 
 #: logit of class 0 minus that of every other class outside the box: softmax 1 - 1e-13 for class 0 with 4 classes
 BACKGROUND_LOGIT_GAP = 30.0
@@ -28,6 +37,29 @@ def foreground_box(image: torch.Tensor) -> tuple[slice, ...] | None:
         hits = torch.nonzero(nonzero.any(dim=other) if other else nonzero).flatten()
         box.append(slice(int(hits[0]), int(hits[-1]) + 1))
     return tuple(box)
+
+
+def window_aligned_box(
+    box: Sequence[slice], spatial: Sequence[int], roi_size: Sequence[int] | int, overlap: Sequence[float] | float
+) -> tuple[slice, ...]:
+    """``box`` grown, per axis, to the union of the sliding windows over the whole ``spatial`` grid (MONAI's
+    placement for ``roi_size`` / ``overlap``) that overlap it; an axis shorter than the window is kept whole.
+
+    Example: spatial 94, window 48, overlap 0.25 -> windows at 0, 36, 46; a box 50:60 -> 36:94 (windows 36 and 46).
+    """
+    dims = len(spatial)
+    roi = [n if r is None or int(r) <= 0 else int(r) for r, n in zip(ensure_tuple_rep(roi_size, dims), spatial)]
+    overlaps = ensure_tuple_rep(overlap, dims)
+    aligned = []
+    for axis, (part, n, r) in enumerate(zip(box, spatial, roi)):
+        if n <= r:  # one window (padded to the roi) covers the axis: cropping it would change that window
+            aligned.append(slice(0, n))
+            continue
+        (interval,) = _get_scan_interval((n,), (r,), 1, (overlaps[axis],))
+        starts = [int(window[0].start) for window in dense_patch_slices((n,), (r,), (interval,))]
+        touching = [start for start in starts if start < part.stop and start + r > part.start]
+        aligned.append(slice(min(touching), max(touching) + r))
+    return tuple(aligned)
 
 
 def paste_into_background(logits: torch.Tensor, image: torch.Tensor, box: tuple[slice, ...]) -> torch.Tensor:

@@ -31,7 +31,7 @@ from monai.utils import ensure_tuple_rep
 from monai_unet_bundle.checkpoints.training_state import unwrap_network
 from monai_unet_bundle.engines.autocast import autocast_dtype
 from monai_unet_bundle.prediction.batchnorm_folding import fold_batchnorm
-from monai_unet_bundle.prediction.foreground_crop import foreground_box, paste_into_background
+from monai_unet_bundle.prediction.foreground_crop import foreground_box, paste_into_background, window_aligned_box
 from monai_unet_bundle.prediction.output import source_path
 from monai_unet_bundle.prediction.overlap_tile import OverlapTileInferer
 from monai_unet_bundle.prediction.stage_times import StageTimes
@@ -73,8 +73,9 @@ class SegmentationInferer(SlidingWindowInferer):
         tta_axes: spatial axes to mirror (default all).
         stitch_device: where the stitched logits live (default ``"cpu"``); None keeps them on the input's device.
         progress: a progress bar per volume (windows done), labelled with the input file's name.
-        crop_foreground: run the windows over the bounding box of the input's nonzero voxels only (nnU-Net's crop:
-            empty air costs nothing) and fill the rest with background logits (class 0 certain).
+        crop_foreground: run only the windows that touch the bounding box of the input's nonzero voxels (nnU-Net's
+            crop: empty air costs nothing; the box's voxels get the uncropped logits) and fill the rest with
+            background logits (class 0 certain).
         times: a :class:`~monai_unet_bundle.prediction.stage_times.StageTimes` that gets the seconds of the
             network's forward passes (``windows``) and of the rest of the stitching (``stitching``); None: untimed.
     """
@@ -172,6 +173,10 @@ class SegmentationInferer(SlidingWindowInferer):
     def __call__(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Logits ``(B, C_out, *spatial)`` for ``inputs`` ``(B, C_in, *spatial)``; extra args go to the network."""
         box = foreground_box(inputs) if self.crop_foreground else None
+        net = unwrap_network(network)
+        if box is not None and not (getattr(net, "valid", False) and hasattr(net, "valid_border")):
+            # the whole image's own windows over the box: the box's voxels get the uncropped run's logits
+            box = window_aligned_box(box, inputs.shape[2:], self.roi_size, self.overlap)
         if box is None or all(s.start == 0 and s.stop == n for s, n in zip(box, inputs.shape[2:])):
             return self._timed_call(inputs, network, *args, **kwargs)
         cropped = self._timed_call(inputs[(slice(None), slice(None), *box)], network, *args, **kwargs)
