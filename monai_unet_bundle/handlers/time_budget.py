@@ -6,13 +6,16 @@ shared host) makes the run overshoot: a 2D plan probed at 0.87 s per step traine
 and took 13.7 minutes of an 8-minute budget. This handler watches the real epochs instead.
 
 After every epoch (attach it after ``ValidationHandler``, so a validation's time counts in its epoch), the mean
-epoch time of this run so far predicts the rest. When the remaining epochs no longer fit into ``time_budget_min``
-(counted from the start of the process, so that start-up and caching count too, as they do for the user waiting;
-one epoch's time is kept in reserve for the last validation), the run is
-shortened to the epochs that fit: ``engine.state.max_epochs`` is lowered and so is the learning-rate scheduler's
-horizon (``PolynomialLR.total_iters``, ``CosineAnnealingLR.T_max``), so the decay still ends at the last epoch
-instead of being cut off half-way. When not even one more epoch fits, the run ends now (``ValidateAtEnd`` then
-validates the last epoch, ``FullStateSaver`` saves it). A run is never lengthened. ``None`` or 0: no budget.
+time of the last ``recent_epochs`` epochs predicts the rest (recent, because a shared machine's load comes and goes:
+on 2026-12-05 one demo's epochs took 1 to 27 s as other jobs started and stopped). When the remaining epochs no
+longer fit into ``time_budget_min`` (counted from the start of the process, so that start-up and caching count too,
+as they do for the user waiting; one epoch's time is kept in reserve for the last validation), the run is shortened
+to the epochs that fit: ``engine.state.max_epochs`` is lowered and so is the learning-rate scheduler's horizon
+(``PolynomialLR.total_iters``, ``CosineAnnealingLR.T_max``), so the decay still ends at the last epoch
+instead of being cut off half-way. When the machine gets faster again, a shortened run gets its epochs back, up
+to the planned ``max_epochs`` and never beyond it (the plan's schedule is the most the run asks for). When not even
+one more epoch fits, the run ends now (``ValidateAtEnd`` then validates the last epoch, ``FullStateSaver`` saves
+it). ``None`` or 0: no budget.
 
 Example (``configs/train.yaml``; plan.yaml sets ``time_budget_min``)::
 
@@ -53,7 +56,7 @@ def process_age_s() -> float:
 
 
 class TrainingTimeBudget:
-    """Trainer handler: shorten (never lengthen) the run so that it ends within ``time_budget_min`` minutes.
+    """Trainer handler: shorten the run so that it ends within ``time_budget_min`` minutes (never beyond its plan).
 
     Args:
         time_budget_min: wall-clock minutes from the trainer's start to the end of its last epoch; None or 0: off.
@@ -62,6 +65,7 @@ class TrainingTimeBudget:
         include_start_up: count the seconds the process ran before the trainer started (Linux: from /proc; where
             that cannot be read, the budget starts with the trainer).
         clock: seconds from an arbitrary origin (tests pass a fake clock; default ``time.monotonic``).
+        recent_epochs: how many of the last epochs time the rest (5: one validation with the plan's interval).
     """
 
     def __init__(
@@ -70,6 +74,7 @@ class TrainingTimeBudget:
         lr_scheduler: Any = None,
         include_start_up: bool = True,
         clock: Any = time.monotonic,
+        recent_epochs: int = 5,
     ) -> None:
         if time_budget_min is not None and (not math.isfinite(float(time_budget_min)) or time_budget_min < 0):
             raise ValueError(f"time_budget_min must be None or >= 0 minutes, got {time_budget_min}")
@@ -77,8 +82,12 @@ class TrainingTimeBudget:
         self.lr_scheduler = lr_scheduler
         self.include_start_up = include_start_up
         self.clock = clock
-        self._started = self._trainer_started = 0.0
-        self._first_epoch = 0
+        if recent_epochs < 1:
+            raise ValueError(f"recent_epochs must be >= 1, got {recent_epochs}")
+        self.recent_epochs = int(recent_epochs)
+        self._started = 0.0
+        self._epoch_ends: list[float] = []
+        self._planned = 0
 
     def attach(self, engine: Engine) -> None:
         if self.budget_s is None:
@@ -87,34 +96,37 @@ class TrainingTimeBudget:
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
 
     def _start(self, engine: Engine) -> None:
-        self._trainer_started = self.clock()
-        self._started = self._trainer_started - (process_age_s() if self.include_start_up else 0.0)
+        trainer_started = self.clock()
+        self._started = trainer_started - (process_age_s() if self.include_start_up else 0.0)
         # a resumed run starts at its checkpoint's epoch: only this run's epochs time this run
-        self._first_epoch = engine.state.epoch
+        self._epoch_ends = [trainer_started]
+        self._planned = int(engine.state.max_epochs)
 
     def __call__(self, engine: Engine) -> None:
         now = self.clock()
-        elapsed = now - self._started
-        done = engine.state.epoch - self._first_epoch
-        if done < 1 or self.budget_s is None:
+        self._epoch_ends.append(now)
+        if self.budget_s is None or len(self._epoch_ends) < 2:
             return
-        epoch_s = (now - self._trainer_started) / done
-        planned = int(engine.state.max_epochs)
+        elapsed = now - self._started
+        recent = self._epoch_ends[-(self.recent_epochs + 1) :]
+        epoch_s = max((recent[-1] - recent[0]) / (len(recent) - 1), 1e-9)
+        current, epoch = int(engine.state.max_epochs), engine.state.epoch
         # one epoch in reserve: the final validation and the jitter of the next epoch
-        fit = engine.state.epoch + int(max(0.0, self.budget_s - elapsed - epoch_s) // epoch_s)
-        if fit >= planned:
+        fit = min(self._planned, epoch + int(max(0.0, self.budget_s - elapsed - epoch_s) // epoch_s))
+        if fit == current:
             return
         budget_min = self.budget_s / 60.0
-        if fit <= engine.state.epoch:
+        if fit <= epoch:
             logger.warning(
-                f"time budget of {budget_min:g} min: stopping after epoch {engine.state.epoch} of {planned} "
+                f"time budget of {budget_min:g} min: stopping after epoch {epoch} of {current} "
                 f"({elapsed / 60:.1f} min so far, {epoch_s:.1f} s per epoch; the machine is slower than planned)"
             )
             engine.terminate()
             return
+        change = "now end" if fit < current else f"get back epochs (plan: {self._planned}) and end"
         logger.warning(
-            f"time budget of {budget_min:g} min: {epoch_s:.1f} s per epoch here, so {fit} of the planned {planned} "
-            f"epochs fit; the run and its learning-rate decay now end at epoch {fit}"
+            f"time budget of {budget_min:g} min: {epoch_s:.1f} s per epoch here, so {fit} of the planned "
+            f"{self._planned} epochs fit; the run and its learning-rate decay {change} at epoch {fit}"
         )
         engine.state.max_epochs = fit
         if isinstance(self.lr_scheduler, PolynomialLR):

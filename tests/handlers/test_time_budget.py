@@ -1,4 +1,4 @@
-"""TrainingTimeBudget: a run slower than planned is shortened (with its LR decay) or stopped, never lengthened.
+"""TrainingTimeBudget: a run slower than planned is shortened (with its LR decay) or stopped, never beyond its plan.
 
 The unit tests drive a real ignite Engine whose iterations advance a fake clock; the slow test runs the real
 ``python -m monai.bundle run`` with a budget far below one epoch and checks that it stops after the first epoch
@@ -82,6 +82,29 @@ def test_no_budget_leaves_the_run_alone(budget_min):
 def test_a_fast_run_is_never_lengthened():
     trainer, _, scheduler, _, _ = _run(1.0, budget_min=10.0, max_epochs=5)
     assert trainer.state.epoch == 5 and trainer.state.max_epochs == 5 and scheduler.total_iters == 5
+
+
+def test_a_shortened_run_gets_its_epochs_back_when_the_machine_is_fast_again_but_never_beyond_the_plan():
+    # 10 epochs planned in 2 minutes; the first three take 20 s (another job shares the machine), the rest 2 s
+    clock = FakeClock()
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = lr_scheduler(optimizer, "poly", 10)
+    horizons = []
+
+    def step(engine, batch):
+        optimizer.step()
+        clock.now += 10.0 if engine.state.epoch <= 3 else 1.0
+
+    trainer = Engine(step)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda engine: scheduler.step())
+    TrainingTimeBudget(2.0, lr_scheduler=scheduler, include_start_up=False, clock=clock).attach(trainer)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda engine: horizons.append(engine.state.max_epochs))
+    trainer.run([0, 1], max_epochs=10)
+    # 20 s epochs: 5 of 10 fit after epoch 1; the fast epochs bring the plan's 10 back, and no more
+    assert horizons[0] == 5 and max(horizons) == 10 and horizons[-1] == 10
+    assert trainer.state.epoch == 10 and scheduler.total_iters == 10
+    assert clock.now - 1000.0 <= 120.0
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_only_this_runs_epochs_time_a_resumed_run():
