@@ -75,7 +75,7 @@ class SegmentationInferer(SlidingWindowInferer):
         progress: a progress bar per volume (windows done), labelled with the input file's name.
         crop_foreground: run only the windows that touch the bounding box of the input's nonzero voxels (nnU-Net's
             crop: empty air costs nothing; the box's voxels get the uncropped logits) and fill the rest with
-            background logits (class 0 certain).
+            background logits (class 0 certain). Sliding windows only: a valid U-Net's overlap-tile run is whole.
         times: a :class:`~monai_unet_bundle.prediction.stage_times.StageTimes` that gets the seconds of the
             network's forward passes (``windows``) and of the rest of the stitching (``stitching``); None: untimed.
     """
@@ -172,9 +172,11 @@ class SegmentationInferer(SlidingWindowInferer):
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Logits ``(B, C_out, *spatial)`` for ``inputs`` ``(B, C_in, *spatial)``; extra args go to the network."""
-        box = foreground_box(inputs) if self.crop_foreground else None
         net = unwrap_network(network)
-        if box is not None and not (getattr(net, "valid", False) and hasattr(net, "valid_border")):
+        # overlap-tile (valid U-Nets) mirrors its context at the image's edges, which a crop would move: never cropped
+        valid = bool(getattr(net, "valid", False)) and hasattr(net, "valid_border")
+        box = foreground_box(inputs) if self.crop_foreground and not valid else None
+        if box is not None:
             # the whole image's own windows over the box: the box's voxels get the uncropped run's logits
             box = window_aligned_box(box, inputs.shape[2:], self.roi_size, self.overlap)
         if box is None or all(s.start == 0 and s.stop == n for s, n in zip(box, inputs.shape[2:])):
