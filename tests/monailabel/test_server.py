@@ -37,7 +37,11 @@ START_BATCHES = 1000
 
 def require_monailabel() -> Path:
     """The ``monailabel`` command beside this interpreter; skips without monailabel or a matching torchvision."""
-    pytest.importorskip("monailabel", reason="no monailabel: pip install -e '.[label]' (see docs/monailabel.md)")
+    pytest.importorskip(
+        "monailabel",
+        reason="no monailabel 0.8.5 in this environment: install it in a separate one with a matching torch and"
+        " torchvision, in two steps as docs/monailabel.md section 1 shows (pip finds no solution for '.[label]')",
+    )
     try:
         import torchvision
 
