@@ -19,7 +19,8 @@ worst case): ``python -m monai_unet_bundle predict`` in a subprocess, its peak R
 
 Output: one line per measure, ``name: ours X, baseline Y, ratio Z``, and benchmarks/results/inference.json.
 Without a trained model (``--weights``; by default models/model.pt of ``make demo``, else the final UNet of the
-brain3d result run) the weights are random: an untrained network's classes are near ties everywhere, so its
+brain3d result run, whichever exists and is this UNet: a planned ``make demo`` network may not be) the weights are
+random: an untrained network's classes are near ties everywhere, so its
 agreement figure says little (the timings do not depend on the weights).
 """
 
@@ -76,9 +77,22 @@ def _inference_config() -> dict:
 TRAINED = (REPO / "models" / "model.pt", REPO / "outputs" / "results" / "brain3d" / "unet" / "final" / "model.pt")
 
 
+def fits(weights: Path) -> bool:
+    """Whether ``weights`` is a state_dict of this benchmark's UNet (``make demo`` trains a planned network, whose
+    layers can differ: in-plane-only pooling, other widths)."""
+    import torch
+
+    try:
+        make_network(None).load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    except RuntimeError:
+        return False
+    return True
+
+
 def default_weights() -> str | None:
-    """The first trained model of :data:`TRAINED` that exists (``make demo``, then the brain3d result run)."""
-    return next((str(path) for path in TRAINED if path.is_file()), None)
+    """The first trained model of :data:`TRAINED` that exists and fits the benchmark's UNet (``make demo``, then the
+    brain3d result run); None: random weights."""
+    return next((str(path) for path in TRAINED if path.is_file() and fits(path)), None)
 
 
 def make_network(weights: str | None):
