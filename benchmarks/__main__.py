@@ -6,7 +6,7 @@ Each benchmark runs in its own subprocess (its memory and threads are its own) a
 ``name: ours X, baseline Y, ratio Z`` lines, which are passed through here as they come. Afterwards the lines of all
 benchmarks are collected, with the machine, date and load average, into benchmarks/results/summary.json and a
 markdown table benchmarks/results/summary.md; each benchmark also writes its own benchmarks/results/<name>.json.
-A run of every benchmark (no ``--only``, no ``--quick``) is published: the summary is copied to
+A run of every benchmark (no ``--only``, no ``--quick``) in which none failed is published: the summary is copied to
 docs/results/benchmarks.{json,md} and the benchmark tables of README.md and docs/results.md are rewritten from it.
 
 Default sizes keep the whole suite to roughly 10-15 minutes on an idle 2-core CPU: inference on a 160^3 volume
@@ -112,6 +112,17 @@ def markdown_table(summary: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def publish_refusal(publish: bool, quick: bool, only: list[str] | None, failed: list[str]) -> str | None:
+    """Why this run is not published to docs/results and the README; None: it is (a complete, successful run)."""
+    if not publish:
+        return "--no-publish"
+    if quick or only:
+        return "not a complete measurement (--quick / --only)"
+    if failed:
+        return f"{', '.join(failed)} failed (docs/results and the README keep the last complete run)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="*", help="run only these benchmarks")
@@ -155,14 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     save_json(results_dir / "summary.json", summary)
     (results_dir / "summary.md").write_text(markdown_table(summary))
     print(f"\nsummary: {results_dir / 'summary.json'}, {results_dir / 'summary.md'}")
-    if args.publish and not args.quick and not args.only:  # only a complete measurement is published
+    failed = [b["benchmark"] for b in summary["benchmarks"] if b["exit_status"] != 0]
+    reason = publish_refusal(args.publish, args.quick, args.only, failed)
+    if reason:
+        print(f"not published: {reason}")
+    else:
         docs_dir = Path(args.docs_dir)
         save_json(docs_dir / "benchmarks.json", summary)
         (docs_dir / "benchmarks.md").write_text(markdown_table(summary))
         print(f"published: {docs_dir / 'benchmarks.json'}, {docs_dir / 'benchmarks.md'}")
         updated = publish_tables(docs_dir)
         print("updated the tables of " + ", ".join(map(str, updated)) if updated else "README.md left alone")
-    failed = [b["benchmark"] for b in summary["benchmarks"] if b["exit_status"] != 0]
     if failed:
         print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from benchmarks.__main__ import LINE, commands, markdown_table
+from benchmarks.__main__ import LINE, commands, markdown_table, publish_refusal
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,3 +91,10 @@ def test_runner_refuses_an_unknown_benchmark(tmp_path):
         timeout=120,
     )
     assert run.returncode == 2 and "unknown benchmark" in run.stderr
+
+
+def test_only_a_complete_successful_run_is_published():
+    assert publish_refusal(True, False, None, []) is None
+    assert "inference failed" in publish_refusal(True, False, None, ["inference"])
+    assert publish_refusal(True, True, None, []) and publish_refusal(True, False, ["elastic"], [])
+    assert publish_refusal(False, False, None, []) == "--no-publish"
