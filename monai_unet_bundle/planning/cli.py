@@ -36,7 +36,7 @@ def real_step_timer(spatial_dims: int, num_classes: int, device: str):
             net = UNet(spatial_dims, 1, num_classes, features=kwargs["features"], pool_sizes=kwargs["pool_sizes"])
         else:
             net = U2Net(spatial_dims, 1, num_classes, "lite" if kwargs["network"] == "u2net_lite" else "full")
-        return seconds_per_step(net, patch, num_samples, device=device, steps=2, warmup=1)
+        return seconds_per_step(net, patch, num_samples, device=device, steps=3, warmup=1)
 
     return timer
 

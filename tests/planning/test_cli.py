@@ -63,3 +63,27 @@ def test_plan_cli_names_the_bad_case(tmp_path):
     assert result.returncode == 1
     assert "case 'case_0'" in result.stderr and "no foreground" in result.stderr
     assert not (dataset / "plan.yaml").exists()
+
+
+def test_the_timing_probe_trains_in_the_layout_training_uses():
+    # channels-last where train.yaml's `auto` puts it (CPU bf16); forced on and off it must still time real steps
+    import torch
+    from monai_unet_bundle.networks import UNet
+    from monai_unet_bundle.planning.timing import seconds_per_step
+
+    for setting in ("auto", True, False):
+        torch.manual_seed(0)
+        net = UNet(3, 1, 2, features=(4, 8))
+        seconds = seconds_per_step(net, (8, 16, 16), 1, steps=1, warmup=0, channels_last=setting)
+        assert 0.0 < seconds < 60.0
+        # a weight with several input channels (with one, both layouts have the same strides)
+        weight = next(w for w in net.parameters() if w.dim() == 5 and w.shape[1] > 1 and w.shape[2] > 1)
+        channels_last = weight.is_contiguous(memory_format=torch.channels_last_3d) and not weight.is_contiguous()
+        assert channels_last == (setting is True or (setting == "auto" and _runs_bf16()))
+
+
+def _runs_bf16() -> bool:
+    import torch
+    from monai_unet_bundle.engines.autocast import autocast_dtype
+
+    return autocast_dtype("cpu", True) == torch.bfloat16
