@@ -113,7 +113,8 @@ class TrainingTimeBudget:
         current, epoch = int(engine.state.max_epochs), engine.state.epoch
         # one epoch in reserve: the final validation and the jitter of the next epoch
         fit = min(self._planned, epoch + int(max(0.0, self.budget_s - elapsed - epoch_s) // epoch_s))
-        if fit == current:
+        # epochs come back only two at a time: at the budget's edge, one epoch's jitter would flip the end each epoch
+        if fit == current or current < fit < current + 2:
             return
         budget_min = self.budget_s / 60.0
         if fit <= epoch:
