@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         train_configs, infer_configs = train_configs + [str(plan)], infer_configs + [str(plan)]
     if not args.skip_training:
         _run(bundle + ["--config_file", str(train_configs), "--dataset_dir", args.dataset_dir, *args.overrides])
-    _run(bundle + ["--config_file", str(infer_configs), "--datalist", str(manifest), "--output_dir", str(output_dir)])
+    # --overwrite: the Dice below must be this model's, not an earlier demo's prediction left in output_dir
+    _run(bundle + ["--config_file", str(infer_configs), "--datalist", str(manifest), "--output_dir", str(output_dir),
+                   "--overwrite", "True"])  # fmt: skip
 
     labels = {1: "CSF", 2: "GM", 3: "WM"}
     print(f"\nHeld-out validation ({len(validation)} case(s)), Dice in the input files' own geometry:")
