@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from monai_unet_bundle.planning import PlanningError, fingerprint_dataset, make_plan, pool_plan
+from monai_unet_bundle.planning.fingerprint import median_axis_values
 from tests.planning.conftest import write_msd
 
 
@@ -92,3 +93,13 @@ def test_u2net_patch_is_a_multiple_of_32(tmp_path):
     assert all(r % 32 == 0 for r in plan.roi_size)
     overrides = plan.overrides()
     assert overrides["network_def"]["variant"] == "lite" and overrides["loss"]["_target_"] == "DeepSupervisionLoss"
+
+
+def test_a_fast_machine_still_gets_a_3d_patch_of_at_most_a_quarter_of_the_region(tmp_path):
+    # a fast machine and plenty of memory would allow the whole region; the cap leaves class-balanced centres a choice
+    root = write_msd(tmp_path / "fast", [(1.0, 1.0, 1.0)] * 3, (64, 96, 96))
+    fp = fingerprint_dataset(root, progress=False)
+    plan = make_plan(fp, rate_timer(1e9), "cpu", memory_gb=64, time_budget_min=10)
+    region = float(np.prod(median_axis_values(np.asarray(fp.cropped_shapes, dtype=float))))
+    assert float(np.prod(plan.roi_size)) <= 0.25 * region
+    assert "capped at 25% of the region" in plan.reasons["roi_size"]
