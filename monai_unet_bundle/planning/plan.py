@@ -41,11 +41,11 @@ U2NET_POOLINGS = 5
 TRAIN_SHARE = 0.85  # of the time budget for training steps and validations; the rest: start-up, caching, data
 MIN_STEPS = {"cpu": 300, "cuda": 1000}  # the patch shrinks until at least this many steps fit the budget
 PROBE_VOXELS = {2: 128**2, 3: 48**3}  # the first (throughput) probe's patch is at most this large
-MIN_PATCH_VOXELS = {2: 64**2, 3: 32**3}
+MIN_PATCH_VOXELS = {2: 64**2, 3: 32**3}  # a slow machine shrinks the patch no further; it gets fewer steps
 # 3D: a patch is at most this share of the median region, so that the class-balanced patch centres still choose
 # what a patch sees (brain3d on a fast CPU: a whole-region 40x96x80 patch gave mean Dice 0.842, CSF 0.615; capped at
 # a quarter, 24x48x48, 0.922, CSF 0.839, same 7 minutes). 2D keeps nnU-Net's whole-slice patches (not measured).
-REGION_SHARE = {3: 0.25}  # a slow machine shrinks the patch no further; it gets fewer steps
+REGION_SHARE = {3: 0.25}
 BYTES_PER_VOXEL_PER_FEATURE = 48  # training activations (forward + backward, mixed precision), per patch voxel
 
 #: (network kwargs, patch, num_samples) -> seconds per training step; the CLI's runs timing.seconds_per_step
