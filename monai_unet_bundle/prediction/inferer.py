@@ -48,6 +48,11 @@ def _fingerprint(network: nn.Module) -> tuple:
     return (id(network), network.training, tuple((t.data_ptr(), t._version) for t in tensors))
 
 
+def _overlap_tiled(net: Any) -> bool:
+    """Whether ``net`` (unwrapped) is a valid-padded U-Net, which the inferer tiles overlap-tile style."""
+    return bool(getattr(net, "valid", False)) and hasattr(net, "valid_border")
+
+
 class _TimedPredictor:
     """A window predictor whose calls add their seconds to ``times["windows"]``."""
 
@@ -172,10 +177,9 @@ class SegmentationInferer(SlidingWindowInferer):
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Logits ``(B, C_out, *spatial)`` for ``inputs`` ``(B, C_in, *spatial)``; extra args go to the network."""
-        net = unwrap_network(network)
         # overlap-tile (valid U-Nets) mirrors its context at the image's edges, which a crop would move: never cropped
-        valid = bool(getattr(net, "valid", False)) and hasattr(net, "valid_border")
-        box = foreground_box(inputs) if self.crop_foreground and not valid else None
+        crop = self.crop_foreground and not _overlap_tiled(unwrap_network(network))
+        box = foreground_box(inputs) if crop else None
         if box is not None:
             # the whole image's own windows over the box: the box's voxels get the uncropped run's logits
             box = window_aligned_box(box, inputs.shape[2:], self.roi_size, self.overlap)
@@ -197,7 +201,7 @@ class SegmentationInferer(SlidingWindowInferer):
 
     def _call(self, inputs: torch.Tensor, network: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         net = unwrap_network(network)
-        valid = bool(getattr(net, "valid", False)) and hasattr(net, "valid_border")
+        valid = _overlap_tiled(net)
         name = Path(source_path(inputs) or "volume").name
         total = None if valid else inputs.shape[0] * self._window_count(inputs.shape[2:])
         bar = tqdm(total=total, desc=name, unit="window", disable=not self.show_progress, leave=True)
