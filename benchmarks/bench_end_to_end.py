@@ -110,12 +110,19 @@ def baseline_worker(image: str, weights: str, configs: list[str], out_dir: str) 
     return times
 
 
-def run_baseline(image: str, weights: str, configs: list[str], out_dir: Path) -> dict:
-    command = [sys.executable, "-m", "benchmarks.bench_end_to_end", "--worker", image, weights, str(out_dir), *configs]
+def run_worker(flag: str, image: str, weights: str, configs: list[str], out_dir: Path) -> dict:
+    """This module run as ``flag`` (``--worker``: MONAI's plain pipeline, ``--nnunet-worker``) in a subprocess, so
+    each side's memory and threads are its own; its last stdout line, JSON."""
+    command = [sys.executable, "-m", "benchmarks.bench_end_to_end", flag, image, weights, str(out_dir), *configs]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env={**os.environ})
     if result.returncode != 0:
-        raise RuntimeError(f"baseline worker failed:\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"{flag} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def agreement(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """Share of voxels with equal labels (NaN when the grids differ)."""
+    return float((ours == theirs).mean()) if ours.shape == theirs.shape else float("nan")
 
 
 def run_ours(image: str, weights: str, configs: list[str], out_dir: Path, crop: bool) -> dict:
@@ -339,14 +346,6 @@ def nnunet_skip_reason() -> str | None:
     return None
 
 
-def run_nnunet(image: str, weights: str, configs: list[str], out_dir: Path) -> dict:
-    command = [sys.executable, "-m", "benchmarks.bench_end_to_end", "--nnunet-worker", image, weights, str(out_dir)]
-    result = subprocess.run(command + configs, cwd=REPO, capture_output=True, text=True, env={**os.environ})
-    if result.returncode != 0:
-        raise RuntimeError(f"nnU-Net worker failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--worker":
@@ -382,17 +381,18 @@ def main(argv: list[str] | None = None) -> dict:
         args.config = configs
         ours = run_ours(image, weights, args.config, scratch / "ours", crop=False)
         cropped = run_ours(image, weights, args.config, scratch / "cropped", crop=True)
-        baseline = run_baseline(image, weights, args.config, scratch / "monai")
+        baseline = run_worker("--worker", image, weights, args.config, scratch / "monai")
         skip = nnunet_skip_reason()
-        nnunet = None if skip else run_nnunet(image, weights, args.config, scratch / "nnunet")
+        nnunet = None if skip else run_worker("--nnunet-worker", image, weights, args.config, scratch / "nnunet")
         plain, crop_labels, monai_labels = (
             labels(scratch / "ours"),
             labels(scratch / "cropped"),
             labels(scratch / "monai"),
         )
         nnunet_labels = None if skip else labels(scratch / "nnunet")
+    # the crop never changes the grid: compared as is (a different shape is an error, not NaN)
     crop_agreement = float((plain == crop_labels).mean())
-    monai_agreement = float((plain == monai_labels).mean()) if plain.shape == monai_labels.shape else float("nan")
+    monai_agreement = agreement(plain, monai_labels)
     total = {"ours": sum(ours.values()), "cropped": sum(cropped.values()), "monai": sum(baseline.values())}
     result = {
         "name": NAME,
@@ -408,9 +408,7 @@ def main(argv: list[str] | None = None) -> dict:
     if skip:
         result["nnunet"] = {"skipped": skip}
     else:
-        nnunet_agreement = (
-            float((plain == nnunet_labels).mean()) if plain.shape == nnunet_labels.shape else float("nan")
-        )
+        nnunet_agreement = agreement(plain, nnunet_labels)
         total["nnunet"] = sum(nnunet["stages"].values())
         result["stages"]["nnunet"] = nnunet["stages"]
         result["nnunet"] = {**nnunet, "seconds": total["nnunet"], "agreement": nnunet_agreement}
