@@ -7,7 +7,7 @@ from .calibration import (
     negative_log_likelihood,
     softmax_with_temperature,
 )
-from .clicks import class_dice, clicks_to_reach, foreground_dice, next_click, simulate_clicks
+from .clicks import class_dice, clicks_to_reach, foreground_dice, next_click, region_oracle, simulate_clicks
 from .touching_pairs import TouchingPairsSeparated, count_separated_pairs
 
 __all__ = [
@@ -22,5 +22,6 @@ __all__ = [
     "count_separated_pairs",
     "foreground_dice",
     "next_click",
+    "region_oracle",
     "simulate_clicks",
 ]

@@ -3,7 +3,13 @@
 After each prediction the user clicks once, at the centre of the largest error region: the largest connected
 region of voxels whose true class ``c`` the prediction misses, clicked as a ``c`` click (a ``background`` click on
 a false positive). The centre is the region's voxel farthest from its border (maximum of the Euclidean distance
-transform). Clicks accumulate; the curve is the mean foreground Dice after 0, 1, 2, ... clicks.
+transform; of equally deep voxels, the one nearest their mean position). Clicks accumulate; the curve is the mean
+foreground Dice after 0, 1, 2, ... clicks.
+
+A user whose click did not fix a region clicks it again elsewhere, not on the same voxel: voxels clicked before count
+as border of the region (the next click goes to the point farthest from the border and from the earlier clicks), and a
+region holding nothing but earlier clicks gives way to the next largest. Without this, a network that ignores one
+click has every later click land on that same voxel, and the curve measures one click many times.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["class_dice", "clicks_to_reach", "foreground_dice", "next_click", "simulate_clicks"]
+__all__ = ["class_dice", "clicks_to_reach", "foreground_dice", "next_click", "region_oracle", "simulate_clicks"]
 
 
 def class_dice(label: np.ndarray, pred: np.ndarray, num_classes: int) -> list[float]:
@@ -31,27 +37,45 @@ def foreground_dice(label: np.ndarray, pred: np.ndarray, num_classes: int) -> fl
     return float(np.mean(class_dice(label, pred, num_classes)))
 
 
-def next_click(label: np.ndarray, pred: np.ndarray, num_classes: int) -> tuple[int, list[int]] | None:
+def next_click(
+    label: np.ndarray, pred: np.ndarray, num_classes: int, clicked: Sequence[Sequence[int]] = ()
+) -> tuple[int, list[int]] | None:
     """The class and voxel of the next click: the centre of the largest missed region of any class.
 
-    ``label``, ``pred``: integer maps of one shape ``(*spatial)``. Returns ``None`` when the prediction is exact.
+    ``label``, ``pred``: integer maps of one shape ``(*spatial)``; ``clicked``: voxels clicked before, never chosen
+    again (they count as the region's border). Returns ``None`` when no missed voxel is left to click.
     """
-    best: tuple[int, int, np.ndarray] | None = None  # (size, class, region mask)
+    taken = np.zeros(label.shape, dtype=bool)
+    for point in clicked:
+        taken[tuple(point)] = True
+    candidates: list[tuple[int, int, np.ndarray, int]] = []  # (size, class, region labels, region id)
     for c in range(num_classes):
         missed = (label == c) & (pred != c)
         if not missed.any():
             continue
         regions, count = ndimage.label(missed)
         sizes = np.bincount(regions.ravel(), minlength=count + 1)[1:]
-        largest = int(np.argmax(sizes)) + 1
-        if best is None or sizes[largest - 1] > best[0]:
-            best = (int(sizes[largest - 1]), c, regions == largest)
-    if best is None:
-        return None
-    _, c, region = best
-    # pad so the image border counts as the region's border too
-    inside = ndimage.distance_transform_edt(np.pad(region, 1))[tuple(slice(1, -1) for _ in region.shape)]
-    return c, [int(i) for i in np.unravel_index(int(np.argmax(inside)), region.shape)]
+        candidates += [(int(sizes[i]), c, regions, i + 1) for i in np.argsort(-sizes, kind="stable")]
+    # largest first; ties keep class order
+    for _, c, regions, index in sorted(candidates, key=lambda item: -item[0]):
+        region = (regions == index) & ~taken
+        if not region.any():
+            continue
+        # pad so the image border counts as the region's border too
+        inside = ndimage.distance_transform_edt(np.pad(region, 1))[tuple(slice(1, -1) for _ in region.shape)]
+        return c, _deepest_central(inside)
+    return None
+
+
+def _deepest_central(inside: np.ndarray) -> list[int]:
+    """Of the voxels deepest inside a region, the one nearest their mean position.
+
+    Thin regions (a sheet one or two voxels deep, the usual error along a tissue border) have thousands of equally
+    deep voxels; the first in memory order would sit at the region's low-index end, not at its centre.
+    """
+    deepest = np.argwhere(inside == inside.max())
+    nearest = np.argmin(((deepest - deepest.mean(axis=0)) ** 2).sum(axis=1))
+    return [int(i) for i in deepest[nearest]]
 
 
 def simulate_clicks(
@@ -63,7 +87,7 @@ def simulate_clicks(
     """Dice after 0..``max_clicks`` clicks and the clicks given.
 
     ``predict(clicks)``: the label map for ``{label name: [[i, j, k], ...]}`` (voxels of ``label``'s grid).
-    Stops early (repeating the last Dice) when the prediction is exact.
+    Repeats the last Dice when no missed voxel is left to click (an exact prediction).
     """
     names = {int(v): str(k) for k, v in label_names.items()}
     num_classes = len(names)
@@ -71,7 +95,8 @@ def simulate_clicks(
     pred = predict(clicks)
     curve = [foreground_dice(label, pred, num_classes)]
     while len(curve) <= max_clicks:
-        click = next_click(label, pred, num_classes)
+        given = [point for points in clicks.values() for point in points]
+        click = next_click(label, pred, num_classes, given)
         if click is None:
             curve.append(curve[-1])
             continue
@@ -79,6 +104,25 @@ def simulate_clicks(
         pred = predict(clicks)
         curve.append(foreground_dice(label, pred, num_classes))
     return curve, clicks
+
+
+def region_oracle(label: np.ndarray, pred: np.ndarray, num_classes: int, max_clicks: int) -> list[float]:
+    """Dice after 0..``max_clicks`` clicks of the same simulated user on a predictor that fixes, per click, the whole
+    connected missed region clicked (and nothing else): the most any click-guided network can gain per click under
+    this protocol, from the starting prediction ``pred``. Errors spread thinly along tissue borders cap it low.
+    """
+    pred = pred.copy()
+    curve = [foreground_dice(label, pred, num_classes)]
+    clicked: list[list[int]] = []
+    while len(curve) <= max_clicks:
+        click = next_click(label, pred, num_classes, clicked)
+        if click is not None:
+            c, point = click
+            clicked.append(point)
+            regions, _ = ndimage.label((label == c) & (pred != c))
+            pred[regions == regions[tuple(point)]] = c
+        curve.append(foreground_dice(label, pred, num_classes))
+    return curve
 
 
 def clicks_to_reach(curve: Sequence[float], target: float) -> int | None:

@@ -66,6 +66,13 @@ def test_the_click_network_starts_as_the_automatic_one(tmp_path, network):
     torch.testing.assert_close(zero_guidance, expected)
     # untrained guidance inputs: a click does not move the output yet (training teaches it to)
     torch.testing.assert_close(with_click, expected)
+    # with a warm start BatchNorm keeps the automatic statistics in training too (freeze_batch_norm auto): a training
+    # forward of one patch computes what inference computes, and leaves the statistics as they were
+    with torch.no_grad():
+        output = trained.train()(torch.cat([image, torch.zeros(1, 4, 16, 16, 16)], dim=1))
+    torch.testing.assert_close(output[0] if isinstance(output, list) else output, expected)
+    for name, value in trained.named_buffers():
+        torch.testing.assert_close(value, automatic.state_dict()[name], msg=f"{name} moved")
 
 
 def test_a_full_state_checkpoint_is_read_through_its_network_entry(tmp_path):
@@ -84,6 +91,12 @@ def test_without_a_path_the_network_keeps_its_own_weights():
     assert warm_start_from_automatic(click, "") is click
     for name, value in click.state_dict().items():
         torch.testing.assert_close(value, before[name])
+    # from scratch the trainer's network learns its BatchNorm statistics as usual (freeze_batch_norm auto)
+    trained = parser("unet", click=True, overrides=TINY).get_parsed_content("train#trainer#network").train()
+    with torch.no_grad():
+        trained(torch.randn(1, 5, 16, 16, 16))
+        trained(torch.randn(1, 5, 16, 16, 16))
+    assert all(int(m.num_batches_tracked) == 2 for m in trained.modules() if isinstance(m, torch.nn.BatchNorm3d))
 
 
 def test_another_architecture_is_refused_naming_the_file(tmp_path):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from monai_unet_bundle.evaluation import class_dice, clicks_to_reach, foreground_dice, next_click, simulate_clicks
+from monai_unet_bundle.evaluation import (
+    class_dice,
+    clicks_to_reach,
+    foreground_dice,
+    next_click,
+    region_oracle,
+    simulate_clicks,
+)
 
 
 def test_the_click_goes_to_the_centre_of_the_largest_missed_region():
@@ -49,3 +56,42 @@ def test_a_predictor_that_follows_the_clicks_reaches_the_target():
     assert curve[0] == 0.0 and curve[2] == 1.0 and len(curve) == 5
     assert clicks["b"] and clicks["a"] and not clicks["background"]
     assert clicks_to_reach(curve, 0.9) == 2 and clicks_to_reach([0.1, 0.5], 0.9) is None
+
+
+def test_a_thin_region_is_clicked_at_its_middle_not_its_first_voxel():
+    """A sheet one voxel deep: every voxel is equally deep; the click goes to its middle, not its low-index end."""
+    label = np.zeros((12, 30, 30), dtype=int)
+    label[0, 4:27, 6:25] = 1  # on the image border, as a hemisphere's cut plane is
+    cls, point = next_click(label, np.zeros_like(label), 2)
+    assert cls == 1 and point == [0, 15, 15]
+
+
+def test_a_user_never_clicks_the_same_voxel_twice():
+    """A predictor that ignores clicks: the region stays missed; each click lands on a new voxel of it, and once the
+    region holds nothing but clicks the next largest region is clicked."""
+    label = np.zeros((9, 9), dtype=int)
+    label[1:4, 1:4] = 1  # 9 pixels
+    label[6:8, 6:8] = 1  # 4 pixels
+    pred = np.zeros_like(label)
+    curve, clicks = simulate_clicks(lambda clicks: pred, label, {"background": 0, "a": 1}, max_clicks=11)
+    points = [tuple(p) for p in clicks["a"]]
+    assert len(points) == 11 == len(set(points))
+    assert points[0] == (2, 2)  # the centre first
+    assert all(1 <= i < 4 and 1 <= j < 4 for i, j in points[:9]) and all(6 <= i < 8 for i, _ in points[9:])
+    assert curve == [0.0] * 12
+    # every missed voxel clicked: nothing left to click
+    assert next_click(label, pred, 2, [tuple(p) for p in np.argwhere(label == 1)]) is None
+
+
+def test_the_region_oracle_fixes_one_whole_missed_region_per_click():
+    label = np.zeros((20, 20), dtype=int)
+    label[1:4, 1:9] = 1  # 24 pixels, a thin band
+    label[10:12, 2:6] = 1  # 8 pixels
+    label[15:17, 15:17] = 2  # 4 pixels
+    pred = np.zeros_like(label)
+    curve = region_oracle(label, pred, 3, max_clicks=4)
+    assert len(curve) == 5 and curve[0] == 0.0
+    # largest first: class 1 all found after two clicks (Dice 1), class 2 after the third
+    assert curve[1] == pytest.approx((2 * 24 / (32 + 24) + 0) / 2)
+    assert curve[2] == pytest.approx(0.5) and curve[3] == curve[4] == 1.0
+    assert (pred == 0).all(), "the starting prediction is not modified"

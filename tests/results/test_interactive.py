@@ -33,5 +33,10 @@ def test_quick_run_writes_dice_by_clicks_and_the_plot(tmp_path):
     assert entry["class_dice_by_clicks"]["nucleus"] == pytest.approx(entry["dice_by_clicks"])
     assert sum(len(points) for points in next(iter(entry["clicks_given"].values())).values()) <= 2
     rows = (docs / "results" / "interactive.md").read_text().splitlines()
-    assert [r.split(" | ")[2] for r in rows] == ["Dice after clicks", "clicks to Dice 0.90"]
+    bound = "Dice after clicks if each fixed its error region whole (the protocol's bound)"
+    assert [r.split(" | ")[2] for r in rows] == ["Dice after clicks", bound, "clicks to Dice 0.90"]
+    # the bound starts from the network's own 0-click prediction and never falls
+    oracle = entry["region_oracle_dice_by_clicks"]
+    assert len(oracle) == 3 and oracle[0] == pytest.approx(entry["dice_by_clicks"][0])
+    assert all(later >= earlier for earlier, later in zip(oracle, oracle[1:]))
     assert (docs / "images" / "interactive_clicks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
