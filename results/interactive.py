@@ -120,9 +120,11 @@ class ClickPredictor:
         return np.asarray(pred.detach().cpu() if isinstance(pred, torch.Tensor) else pred).squeeze(0)
 
 
-def plot_click_curves(path: Path, curves: dict[str, list[float]]) -> Path:
-    """One panel "dice_by_clicks", one line per task (x: clicks), with the package's plotter."""
+def plot_click_curves(path: Path, curves: dict[str, list[float]], bounds: dict[str, list[float]]) -> Path:
+    """One panel "dice_by_clicks", per task a line for the network and one for the protocol's bound (x: clicks),
+    with the package's plotter."""
     runs = {task: {"dice_by_clicks": list(enumerate(curve))} for task, curve in curves.items()}
+    runs.update({f"{task} bound": {"dice_by_clicks": list(enumerate(bound))} for task, bound in bounds.items()})
     return plot_curves(path, runs, ["dice_by_clicks"])
 
 
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir, docs_dir = Path(args.runs_dir), Path(args.docs_dir)
     machine = machine_info()
     result: dict = {"task": "interactive", "quick": args.quick, "machine": machine, "tasks": {}}
-    rows, curves = [], {}
+    rows, curves, bounds = [], {}, {}
     command = "python -m results.interactive" + (" --quick" if args.quick else "")
     for task in args.tasks:
         spec = TASKS[task]
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         oracle = [float(v) for v in np.mean(oracle_curves, axis=0)]
         class_names = [name for name, _ in sorted(label_names.items(), key=lambda item: item[1])][1:]
         class_curves = np.mean(case_class_curves, axis=0)  # (clicks + 1, C - 1)
-        curves[task] = curve
+        curves[task], bounds[task] = curve, oracle
         needed = clicks_to_reach(curve, TARGET_DICE)
         result["tasks"][task] = {
             "title": spec["title"],
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         bound_row = "Dice after clicks if each fixed its error region whole (the protocol's bound)"
         rows.append(table_row(task, spec["title"], bound_row, bound, command, machine))
         rows.append(table_row(task, spec["title"], f"clicks to Dice {TARGET_DICE:.2f}", reach, command, machine))
-    plot = plot_click_curves(docs_dir / "images" / "interactive_clicks.png", curves)
+    plot = plot_click_curves(docs_dir / "images" / "interactive_clicks.png", curves, bounds)
     result["plot"] = str(plot.relative_to(docs_dir))
     result["seconds"] = time.perf_counter() - started
     publish(docs_dir / "results", "interactive", result, rows, documents=args.publish and not args.quick)

@@ -177,6 +177,12 @@ def _plot_builtin(path: Path, runs: Mapping[str, Mapping[str, Series]], tags: Se
     return write_png(path, row)
 
 
+def _x_label(tag: str) -> str:
+    if tag.startswith("train"):
+        return "iteration"
+    return "clicks" if tag.endswith("by_clicks") else "epoch"
+
+
 def _plot_matplotlib(path: Path, runs: Mapping[str, Mapping[str, Series]], tags: Sequence[str]) -> Path:
     import matplotlib
 
@@ -191,7 +197,7 @@ def _plot_matplotlib(path: Path, runs: Mapping[str, Mapping[str, Series]], tags:
                 steps, values = zip(*series)
                 axis.plot(steps, values, marker="o" if len(series) < 20 else None, label=name)
         axis.set_title(tag)
-        axis.set_xlabel("iteration" if tag.startswith("train") else "epoch")
+        axis.set_xlabel(_x_label(tag))
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.tight_layout()
