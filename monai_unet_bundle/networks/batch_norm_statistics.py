@@ -43,8 +43,9 @@ def freeze_batch_norm_statistics(network: nn.Module, freeze: bool | str = True) 
 
     ``freeze``: True, False (``network`` unchanged), or ``"auto"``: freeze each layer whose statistics were already
     learnt (``num_batches_tracked > 0``) at its first training forward, i.e. after any checkpoint loaded when the
-    trainer starts (so a run resumed with ``--resume true`` keeps the statistics it had reached). Shapes are unchanged (``(B, C, *spatial)`` in and out); the state_dict keeps its keys, so the
-    trained weights load into the plain network for inference.
+    trainer starts (so a run resumed with ``--resume true`` keeps the statistics it had reached). Shapes are
+    unchanged (``(B, C, *spatial)`` in and out); the state_dict keeps its keys, so the trained weights load into the
+    plain network for inference.
 
     Example (configs/deepedit/train.yaml)::
 
