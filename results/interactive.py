@@ -12,7 +12,8 @@ the transforms MONAI Label runs) predicts with the clicks so far, the next click
 error region. Reported: mean foreground
 Dice after 0, 1, 3, 5 and 10 clicks, and the clicks needed to reach Dice 0.90 (at most ``--max-clicks``). Beside it
 the bound of the protocol: the same user on a predictor that fixes each clicked error region whole (and nothing else),
-from the network's own 0-click prediction (``region_oracle``): no click network can gain more per click than that.
+from the network's own 0-click prediction (``region_oracle``): a network gains more only by fixing errors it was not
+clicked on.
 
 Written: docs/results/interactive.json, docs/results/interactive.md (table rows), docs/images/interactive_clicks.png.
 """
@@ -179,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             def predict(clicks, path=case["image"], label=label, class_curve=class_curve, predictions=predictions):
                 pred = predictor(path, clicks)
                 class_curve.append(class_dice(label, pred, num_classes))
-                predictions[:] = predictions[:1] or [pred]  # the 0-click prediction, for the bound
+                if not predictions:
+                    predictions.append(pred)  # the 0-click prediction, where the bound starts
                 return pred
 
             curve, given = simulate_clicks(predict, label, label_names, args.max_clicks)

@@ -55,8 +55,8 @@ def next_click(
             continue
         regions, count = ndimage.label(missed)
         sizes = np.bincount(regions.ravel(), minlength=count + 1)[1:]
-        candidates += [(int(sizes[i]), c, regions, i + 1) for i in np.argsort(-sizes, kind="stable")]
-    # largest first; ties keep class order
+        candidates += [(int(size), c, regions, i + 1) for i, size in enumerate(sizes)]
+    # largest first; ties keep class order, then region order
     for _, c, regions, index in sorted(candidates, key=lambda item: -item[0]):
         region = (regions == index) & ~taken
         if not region.any():
@@ -107,9 +107,9 @@ def simulate_clicks(
 
 
 def region_oracle(label: np.ndarray, pred: np.ndarray, num_classes: int, max_clicks: int) -> list[float]:
-    """Dice after 0..``max_clicks`` clicks of the same simulated user on a predictor that fixes, per click, the whole
-    connected missed region clicked (and nothing else): the most any click-guided network can gain per click under
-    this protocol, from the starting prediction ``pred``. Errors spread thinly along tissue borders cap it low.
+    """Dice after 0..``max_clicks`` clicks of the same simulated user on a predictor that does exactly what each click
+    asks: it fixes the whole connected missed region clicked, and nothing else, starting from ``pred``. A network
+    gains more only by fixing errors it was not clicked on. Errors spread thinly along tissue borders keep it low.
     """
     pred = pred.copy()
     curve = [foreground_dice(label, pred, num_classes)]
