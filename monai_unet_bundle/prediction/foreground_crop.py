@@ -19,7 +19,7 @@ from monai.data import dense_patch_slices
 from monai.inferers.utils import _get_scan_interval
 from monai.utils import convert_to_dst_type, ensure_tuple_rep
 
-__all__ = ["BACKGROUND_LOGIT_GAP", "foreground_box", "paste_into_background", "window_aligned_box"]
+__all__ = ["BACKGROUND_LOGIT_GAP", "foreground_box", "paste_into_background", "window_aligned_box", "window_slices"]
 
 #: logit of class 0 minus that of every other class outside the box: softmax 1 - 1e-13 for class 0 with 4 classes
 BACKGROUND_LOGIT_GAP = 30.0
@@ -39,6 +39,18 @@ def foreground_box(image: torch.Tensor) -> tuple[slice, ...] | None:
     return tuple(box)
 
 
+def window_slices(
+    spatial: Sequence[int], roi_size: Sequence[int] | int, overlap: Sequence[float] | float
+) -> list[tuple[slice, ...]]:
+    """The windows MONAI's ``sliding_window_inference`` runs over an image of ``spatial`` size (padded to at least
+    ``roi_size`` first; a ``roi_size`` of None or <= 0 takes the whole axis), in its order."""
+    dims = len(spatial)
+    roi = [n if r is None or int(r) <= 0 else int(r) for r, n in zip(ensure_tuple_rep(roi_size, dims), spatial)]
+    size = [max(int(n), r) for n, r in zip(spatial, roi)]
+    interval = _get_scan_interval(size, roi, dims, ensure_tuple_rep(overlap, dims))
+    return dense_patch_slices(size, roi, interval)
+
+
 def window_aligned_box(
     box: Sequence[slice], spatial: Sequence[int], roi_size: Sequence[int] | int, overlap: Sequence[float] | float
 ) -> tuple[slice, ...]:
@@ -55,8 +67,7 @@ def window_aligned_box(
         if n <= r:  # one window (padded to the roi) covers the axis: cropping it would change that window
             aligned.append(slice(0, n))
             continue
-        (interval,) = _get_scan_interval((n,), (r,), 1, (overlaps[axis],))
-        starts = [int(window[0].start) for window in dense_patch_slices((n,), (r,), (interval,))]
+        starts = [int(window[0].start) for window in window_slices((n,), (r,), overlaps[axis])]
         touching = [start for start in starts if start < part.stop and start + r > part.start]
         aligned.append(slice(min(touching), max(touching) + r))
     return tuple(aligned)

@@ -25,13 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from monai.data import dense_patch_slices
 from monai.inferers import SlidingWindowInferer, sliding_window_inference
 from monai.utils import ensure_tuple_rep
 from monai_unet_bundle.checkpoints.training_state import unwrap_network
 from monai_unet_bundle.engines.autocast import autocast_dtype
 from monai_unet_bundle.prediction.batchnorm_folding import fold_batchnorm
-from monai_unet_bundle.prediction.foreground_crop import foreground_box, paste_into_background, window_aligned_box
+from monai_unet_bundle.prediction.foreground_crop import (
+    foreground_box,
+    paste_into_background,
+    window_aligned_box,
+    window_slices,
+)
 from monai_unet_bundle.prediction.output import source_path
 from monai_unet_bundle.prediction.overlap_tile import OverlapTileInferer
 from monai_unet_bundle.prediction.stage_times import StageTimes
@@ -159,12 +163,7 @@ class SegmentationInferer(SlidingWindowInferer):
 
     # ------------------------------------------------------------------------------------------- windows
     def _window_count(self, spatial: Sequence[int]) -> int:
-        roi = [int(r) if r and r > 0 else n for r, n in zip(ensure_tuple_rep(self.roi_size, len(spatial)), spatial)]
-        size = [max(n, r) for n, r in zip(spatial, roi)]
-        overlap = ensure_tuple_rep(self.overlap, len(spatial))
-        # MONAI's rule: a window as large as the image does not move; otherwise step = roi * (1 - overlap) (>= 1)
-        interval = [r if r == n else max(int(r * (1 - o)), 1) for r, n, o in zip(roi, size, overlap)]
-        return len(dense_patch_slices(size, roi, interval))
+        return len(window_slices(spatial, self.roi_size, self.overlap))
 
     def overlap_tile(self, net: Any) -> OverlapTileInferer:
         """The overlap-tile inferer used for valid-padded ``net``: tiles of the output size of a ``roi_size`` patch."""
