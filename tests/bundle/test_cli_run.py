@@ -27,6 +27,8 @@ def test_train_then_infer_with_the_cli(tmp_path, synthetic_dir):
         str(tmp_path),
         "--dataset_dir",
         str(synthetic_dir),
+        "--mirror_axes",  # the README's left-right mirroring, as the shell passes it
+        "[0]",
         *cli_overrides(TINY_TRAIN),
     )
     assert (tmp_path / "models" / "model.pt").is_file()
