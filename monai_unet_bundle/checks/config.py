@@ -51,6 +51,16 @@ def known_networks() -> list[str]:
     return ours + sorted(n for n in dir(nets) if n[:1].isupper() and isinstance(getattr(nets, n), type))
 
 
+def _axes(name: str, value: Any, spatial_dims: int) -> None:
+    axes = isinstance(value, Sequence) and not isinstance(value, str)
+    axes = axes and all(isinstance(a, Integral) and not isinstance(a, bool) and 0 <= a < spatial_dims for a in value)
+    if not (axes and len(set(value)) == len(value)):
+        raise ConfigCheckError(
+            f"config id '{name}': expected a list of distinct spatial axes in 0..{spatial_dims - 1} (0: left-right in "
+            f'RAS; [] for none), found {_describe(value)}; on the command line write e.g. --{name} "[0]"'
+        )
+
+
 def _check_network(target: Any) -> None:
     if not isinstance(target, str):
         return  # a class object or an expression: MONAI instantiates it or reports it
@@ -100,6 +110,7 @@ def check_bundle_config(
     num_classes: Any = 2,
     roi_size: Any = None,
     pixdim: Any = None,
+    mirror_axes: Any = None,
     **numbers: Any,
 ) -> None:
     """Raise :class:`ConfigCheckError` for the first id of the wrong type or value (see the module docstring).
@@ -108,6 +119,7 @@ def check_bundle_config(
         network_target: ``network_def#_target_`` (the raw string, through a ``%`` macro).
         spatial_dims / in_channels / num_classes: integers (2 or 3; >= 1; >= 2).
         roi_size / pixdim: ``spatial_dims`` positive integers / numbers (None: not checked).
+        mirror_axes: a list of distinct spatial axes, each in ``[0, spatial_dims)`` (None: not checked).
         numbers: further ids that must be positive numbers, e.g. ``lr``, ``max_epochs``.
     """
     _integer("spatial_dims", spatial_dims, 2, allowed=(2, 3))
@@ -118,6 +130,8 @@ def check_bundle_config(
     if pixdim is not None:
         # MONAI's Spacing uses the first spatial_dims entries (a 2D override may keep the 3D default)
         _sequence("pixdim", pixdim, spatial_dims, Real, 1e-9, longer=True)
+    if mirror_axes is not None:
+        _axes("mirror_axes", mirror_axes, spatial_dims)
     for name, value in numbers.items():
         if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
             raise ConfigCheckError(f"config id '{name}': expected a positive number, found {_describe(value)}")

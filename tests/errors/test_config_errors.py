@@ -55,8 +55,24 @@ def test_unknown_network_name(tmp_path, config):
         ),
         ("lr", "fast", "config id 'lr': expected a positive number, found 'fast' (str)"),
         ("spatial_dims", 4, "config id 'spatial_dims': expected one of [2, 3], found 4 (int)"),
+        (
+            "mirror_axes",
+            [0, 3],
+            "config id 'mirror_axes': expected a list of distinct spatial axes in 0..2 (0: left-right in RAS; [] for "
+            "none), found [0, 3] (list)",
+        ),
+        ("mirror_axes", 0, "config id 'mirror_axes': expected a list of distinct spatial axes in 0..2"),
+        ("mirror_axes", [1, 1], "config id 'mirror_axes': expected a list of distinct spatial axes in 0..2"),
     ],
-    ids=["num_classes", "roi_size", "lr", "spatial_dims"],
+    ids=[
+        "num_classes",
+        "roi_size",
+        "lr",
+        "spatial_dims",
+        "mirror_axes_range",
+        "mirror_axes_scalar",
+        "mirror_axes_twice",
+    ],
 )
 def test_bad_override_type(tmp_path, override, value, message):
     with pytest.raises(RuntimeError) as raised:
@@ -120,3 +136,5 @@ def test_metadata_channels_disagree_with_the_network(tmp_path):
 def test_config_check_accepts_the_shipped_configs_and_scalars():
     check_bundle_config("monai_unet_bundle.networks.UNet", 3, 1, 4, [48, 64, 64], [2.0, 2.0, 2.0], lr=3e-3)
     check_bundle_config("BasicUNet", 2, 1, 2, 128, [0.5, 0.5, 1.0])  # one roi side for all axes; 3D pixdim in 2D
+    check_bundle_config("BasicUNet", 2, 1, 2, 128, mirror_axes=[1, 0])
+    check_bundle_config("BasicUNet", 3, 1, 2, 128, mirror_axes=[])
