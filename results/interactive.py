@@ -13,7 +13,7 @@ error region. Reported: mean foreground
 Dice after 0, 1, 3, 5 and 10 clicks, and the clicks needed to reach Dice 0.90 (at most ``--max-clicks``). Beside it
 the bound of the protocol: the same user on a predictor that fixes each clicked error region whole (and nothing else),
 from the network's own 0-click prediction (``region_oracle``): a network gains more only by fixing errors it was not
-clicked on.
+clicked on. And what a click does: the voxels it fixes and breaks (``click_changes``), mean of clicks 1-10.
 
 Written: docs/results/interactive.json, docs/results/interactive.md (table rows), docs/images/interactive_clicks.png.
 """
@@ -30,7 +30,7 @@ import torch
 from monai.bundle import ConfigParser
 from monai.transforms import Compose, SaveImaged
 from monai_unet_bundle.data import training_datalist
-from monai_unet_bundle.evaluation import class_dice, clicks_to_reach, region_oracle, simulate_clicks
+from monai_unet_bundle.evaluation import class_dice, click_changes, clicks_to_reach, region_oracle, simulate_clicks
 from monai_unet_bundle.visualize.curves import plot_curves
 from results.bundle_runs import BUNDLE_RUN, REPO, final_network, result_arguments, shown, train_or_reuse
 from results.machine import machine_info
@@ -74,6 +74,7 @@ TASKS = {
 QUICK = {"max_epochs": 1, "epoch_length": 2, "val_interval": 1}
 REPORTED_CLICKS = (0, 1, 3, 5, 10)
 TARGET_DICE = 0.90
+CHANGE_CLICKS = 10  # clicks over which the voxels a click fixes and breaks are averaged
 
 
 def config_files(configs: list[str]) -> str:
@@ -171,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         automatic = ClickPredictor(["configs/inference.yaml"], automatic_model, spec["infer"])
         num_classes = len(label_names)
         case_curves, case_class_curves, oracle_curves, automatic_dice, clicks_given = [], [], [], [], {}
+        changes: list[list[tuple[int, int]]] = []  # per case, per click: (voxels fixed, voxels broken)
+        errors_0: list[int] = []  # per case: wrong voxels without clicks
+        bound_fixed: list[list[int]] = []  # per case, per click of the bound: voxels it fixed
         for case in held_out:
             label = np.asarray(nib.load(case["label"]).dataobj).astype(np.int64)
             automatic_dice.append(class_dice(label, automatic(case["image"], {}), num_classes))
@@ -180,13 +184,17 @@ def main(argv: list[str] | None = None) -> int:
             def predict(clicks, path=case["image"], label=label, class_curve=class_curve, predictions=predictions):
                 pred = predictor(path, clicks)
                 class_curve.append(class_dice(label, pred, num_classes))
-                if not predictions:
-                    predictions.append(pred)  # the 0-click prediction, where the bound starts
+                predictions.append(pred)  # the first: the 0-click prediction, where the bound starts
                 return pred
 
             curve, given = simulate_clicks(predict, label, label_names, args.max_clicks)
-            oracle_curves.append(region_oracle(label, predictions[0], num_classes, args.max_clicks))
+            oracle_fixed: list[int] = []
+            oracle_curves.append(region_oracle(label, predictions[0], num_classes, args.max_clicks, oracle_fixed))
+            bound_fixed.append(oracle_fixed[:CHANGE_CLICKS])
             class_curve += [class_curve[-1]] * (len(curve) - len(class_curve))  # an exact prediction stops early
+            # what each click did to the prediction before it (mean over cases below)
+            changes.append([click_changes(label, a, b) for a, b in zip(predictions, predictions[1:])])
+            errors_0.append(int((predictions[0] != label).sum()))
             case_curves.append(curve)
             case_class_curves.append(class_curve)
             clicks_given[case["image"]] = given
@@ -197,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         class_curves = np.mean(case_class_curves, axis=0)  # (clicks + 1, C - 1)
         curves[task], bounds[task] = curve, oracle
         needed = clicks_to_reach(curve, TARGET_DICE)
+        first = [case[:CHANGE_CLICKS] for case in changes if case]
+        fixed = float(np.mean([f for case in first for f, _ in case])) if first else 0.0
+        broken = float(np.mean([b for case in first for _, b in case])) if first else 0.0
+        fixed_bound = float(np.mean([f for case in bound_fixed for f in case])) if any(bound_fixed) else 0.0
         result["tasks"][task] = {
             "title": spec["title"],
             "automatic_train_command": shown(automatic_train),
@@ -216,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
             "gain_5_clicks": curve[5] - curve[0] if len(curve) > 5 else None,
             "region_oracle_dice_by_clicks": oracle,
             "region_oracle_gain_5_clicks": oracle[5] - oracle[0] if len(oracle) > 5 else None,
+            "voxels_fixed_broken_by_click": {case["image"]: c for case, c in zip(held_out, changes)},
+            f"voxels_fixed_per_click_1_{CHANGE_CLICKS}": fixed,
+            f"voxels_broken_per_click_1_{CHANGE_CLICKS}": broken,
+            f"region_oracle_voxels_fixed_per_click_1_{CHANGE_CLICKS}": fixed_bound,
+            "wrong_voxels_0_clicks": float(np.mean(errors_0)),
         }
         text = ", ".join(f"{k} clicks {curve[k]:.3f}" for k in REPORTED_CLICKS if k < len(curve))
         reach = f"{needed}" if needed is not None else f"> {args.max_clicks}"
@@ -224,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         bound_row = "Dice after clicks if each fixed its error region whole (the protocol's bound)"
         rows.append(table_row(task, spec["title"], bound_row, bound, command, machine))
         rows.append(table_row(task, spec["title"], f"clicks to Dice {TARGET_DICE:.2f}", reach, command, machine))
+        what = f"voxels a click fixes / breaks (mean of clicks 1-{CHANGE_CLICKS})"
+        done = (
+            f"fixes {fixed:.0f}, breaks {broken:.0f} (the bound fixes {fixed_bound:.0f}); "
+            f"{np.mean(errors_0):,.0f} voxels wrong without clicks"
+        )
+        rows.append(table_row(task, spec["title"], what, done, command, machine))
     plot = plot_click_curves(docs_dir / "images" / "interactive_clicks.png", curves, bounds)
     result["plot"] = str(plot.relative_to(docs_dir))
     result["seconds"] = time.perf_counter() - started

@@ -7,13 +7,22 @@ from .calibration import (
     negative_log_likelihood,
     softmax_with_temperature,
 )
-from .clicks import class_dice, clicks_to_reach, foreground_dice, next_click, region_oracle, simulate_clicks
+from .clicks import (
+    class_dice,
+    click_changes,
+    clicks_to_reach,
+    foreground_dice,
+    next_click,
+    region_oracle,
+    simulate_clicks,
+)
 from .touching_pairs import TouchingPairsSeparated, count_separated_pairs
 
 __all__ = [
     "TouchingPairsSeparated",
     "calibration_summary",
     "class_dice",
+    "click_changes",
     "expected_calibration_error",
     "fit_temperature",
     "negative_log_likelihood",

@@ -19,7 +19,15 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["class_dice", "clicks_to_reach", "foreground_dice", "next_click", "region_oracle", "simulate_clicks"]
+__all__ = [
+    "class_dice",
+    "click_changes",
+    "clicks_to_reach",
+    "foreground_dice",
+    "next_click",
+    "region_oracle",
+    "simulate_clicks",
+]
 
 
 def class_dice(label: np.ndarray, pred: np.ndarray, num_classes: int) -> list[float]:
@@ -35,6 +43,18 @@ def class_dice(label: np.ndarray, pred: np.ndarray, num_classes: int) -> list[fl
 def foreground_dice(label: np.ndarray, pred: np.ndarray, num_classes: int) -> float:
     """Mean Dice over classes 1..C-1 (:func:`class_dice`), the mean the README tables report."""
     return float(np.mean(class_dice(label, pred, num_classes)))
+
+
+def click_changes(label: np.ndarray, before: np.ndarray, after: np.ndarray) -> tuple[int, int]:
+    """What one click did: (voxels it fixed, voxels it broke), from the label maps before and after it.
+
+    Fixed: wrong before, right after; broken: right before, wrong after (all of one shape ``(*spatial)``). A click
+    that flips a voxel from one wrong class to another counts in neither.
+
+    Example: ``click_changes(np.array([1, 1, 0]), np.array([0, 1, 0]), np.array([1, 0, 0])) == (1, 1)``.
+    """
+    right_before, right_after = before == label, after == label
+    return int((~right_before & right_after).sum()), int((right_before & ~right_after).sum())
 
 
 def next_click(
@@ -106,10 +126,13 @@ def simulate_clicks(
     return curve, clicks
 
 
-def region_oracle(label: np.ndarray, pred: np.ndarray, num_classes: int, max_clicks: int) -> list[float]:
+def region_oracle(
+    label: np.ndarray, pred: np.ndarray, num_classes: int, max_clicks: int, fixed: list[int] | None = None
+) -> list[float]:
     """Dice after 0..``max_clicks`` clicks of the same simulated user on a predictor that does exactly what each click
     asks: it fixes the whole connected missed region clicked, and nothing else, starting from ``pred``. A network
     gains more only by fixing errors it was not clicked on. Errors spread thinly along tissue borders keep it low.
+    ``fixed``: if given, each click's number of fixed voxels (its region's size) is appended to it.
     """
     pred = pred.copy()
     curve = [foreground_dice(label, pred, num_classes)]
@@ -120,7 +143,10 @@ def region_oracle(label: np.ndarray, pred: np.ndarray, num_classes: int, max_cli
             c, point = click
             clicked.append(point)
             regions, _ = ndimage.label((label == c) & (pred != c))
-            pred[regions == regions[tuple(point)]] = c
+            region = regions == regions[tuple(point)]
+            pred[region] = c
+            if fixed is not None:
+                fixed.append(int(region.sum()))
         curve.append(foreground_dice(label, pred, num_classes))
     return curve
 

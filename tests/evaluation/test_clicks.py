@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from monai_unet_bundle.evaluation import (
     class_dice,
+    click_changes,
     clicks_to_reach,
     foreground_dice,
     next_click,
@@ -89,9 +90,20 @@ def test_the_region_oracle_fixes_one_whole_missed_region_per_click():
     label[10:12, 2:6] = 1  # 8 pixels
     label[15:17, 15:17] = 2  # 4 pixels
     pred = np.zeros_like(label)
-    curve = region_oracle(label, pred, 3, max_clicks=4)
+    fixed: list[int] = []
+    curve = region_oracle(label, pred, 3, max_clicks=4, fixed=fixed)
+    assert fixed == [24, 8, 4], "each click fixes its whole region; the fourth finds nothing left"
     assert len(curve) == 5 and curve[0] == 0.0
     # largest first: class 1 all found after two clicks (Dice 1), class 2 after the third
     assert curve[1] == pytest.approx((2 * 24 / (32 + 24) + 0) / 2)
     assert curve[2] == pytest.approx(0.5) and curve[3] == curve[4] == 1.0
     assert (pred == 0).all(), "the starting prediction is not modified"
+
+
+def test_click_changes_counts_fixed_and_broken_voxels_not_wrong_to_wrong():
+    label = np.array([[0, 1, 1], [2, 2, 0]])
+    before = np.array([[0, 0, 1], [1, 2, 0]])  # (0, 1) and (1, 0) wrong
+    after = np.array([[1, 1, 1], [0, 2, 0]])  # (0, 1) fixed, (0, 0) broken, (1, 0) wrong to another wrong class
+    assert click_changes(label, before, after) == (1, 1)
+    assert click_changes(label, before, before) == (0, 0)
+    assert click_changes(label, before, label) == (2, 0)

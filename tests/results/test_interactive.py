@@ -34,7 +34,14 @@ def test_quick_run_writes_dice_by_clicks_and_the_plot(tmp_path):
     assert sum(len(points) for points in next(iter(entry["clicks_given"].values())).values()) <= 2
     rows = (docs / "results" / "interactive.md").read_text().splitlines()
     bound = "Dice after clicks if each fixed its error region whole (the protocol's bound)"
-    assert [r.split(" | ")[2] for r in rows] == ["Dice after clicks", bound, "clicks to Dice 0.90"]
+    changed = "voxels a click fixes / breaks (mean of clicks 1-10)"
+    assert [r.split(" | ")[2] for r in rows] == ["Dice after clicks", bound, "clicks to Dice 0.90", changed]
+    # per click what it fixed and broke: the wrong voxels left after the clicks cannot go below zero
+    changes = next(iter(entry["voxels_fixed_broken_by_click"].values()))
+    assert 1 <= len(changes) <= 2 and all(f >= 0 and b >= 0 for f, b in changes)
+    assert entry["wrong_voxels_0_clicks"] - sum(f - b for f, b in changes) >= 0
+    assert entry["voxels_fixed_per_click_1_10"] == pytest.approx(sum(f for f, _ in changes) / len(changes))
+    assert entry["region_oracle_voxels_fixed_per_click_1_10"] >= 1  # a bound click fixes at least its own voxel
     # the bound starts from the network's own 0-click prediction and never falls
     oracle = entry["region_oracle_dice_by_clicks"]
     assert len(oracle) == 3 and oracle[0] == pytest.approx(entry["dice_by_clicks"][0])
