@@ -111,6 +111,7 @@ def check_bundle_config(
     roi_size: Any = None,
     pixdim: Any = None,
     mirror_axes: Any = None,
+    tta_axes: Any = None,
     **numbers: Any,
 ) -> None:
     """Raise :class:`ConfigCheckError` for the first id of the wrong type or value (see the module docstring).
@@ -119,7 +120,8 @@ def check_bundle_config(
         network_target: ``network_def#_target_`` (the raw string, through a ``%`` macro).
         spatial_dims / in_channels / num_classes: integers (2 or 3; >= 1; >= 2).
         roi_size / pixdim: ``spatial_dims`` positive integers / numbers (None: not checked).
-        mirror_axes: a list of distinct spatial axes, each in ``[0, spatial_dims)`` (None: not checked).
+        mirror_axes / tta_axes: a list of distinct spatial axes, each in ``[0, spatial_dims)`` (None: not checked;
+            for ``tta_axes``, all axes).
         numbers: further ids that must be positive numbers, e.g. ``lr``, ``max_epochs``.
     """
     _integer("spatial_dims", spatial_dims, 2, allowed=(2, 3))
@@ -130,8 +132,9 @@ def check_bundle_config(
     if pixdim is not None:
         # MONAI's Spacing uses the first spatial_dims entries (a 2D override may keep the 3D default)
         _sequence("pixdim", pixdim, spatial_dims, Real, 1e-9, longer=True)
-    if mirror_axes is not None:
-        _axes("mirror_axes", mirror_axes, spatial_dims)
+    for name, axes in (("mirror_axes", mirror_axes), ("tta_axes", tta_axes)):
+        if axes is not None:
+            _axes(name, axes, spatial_dims)
     for name, value in numbers.items():
         if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
             raise ConfigCheckError(f"config id '{name}': expected a positive number, found {_describe(value)}")

@@ -88,7 +88,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "qc_report": not args.no_qc,
         "preview": args.preview,
         "amp": not args.no_amp,
-        "tta": args.tta,
+        "tta": args.tta or args.tta_axes is not None,
         "progress": not args.no_progress,
     }
     if args.qc_threshold is not None:
@@ -99,6 +99,8 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         overrides["ckpt_path"] = str(Path(args.model).resolve())
     if args.roi_size is not None:
         overrides["roi_size"] = list(args.roi_size)
+    if args.tta_axes is not None:
+        overrides["tta_axes"] = list(args.tta_axes)
     for key in ("overlap", "sw_batch_size", "device"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
@@ -166,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write <name>_preview.png: three orthogonal slices through the labels' centre (one for 2D)",
     )
     parser.add_argument("--tta", action="store_true", help="mirror test-time augmentation (8x the work in 3D)")
+    parser.add_argument(
+        "--tta-axes",
+        type=int,
+        nargs="+",
+        help="mirror only these spatial axes (implies --tta): those the network was trained flipped on (mirror_axes)",
+    )
     parser.add_argument("--no-amp", action="store_true", help="full fp32 instead of bf16 (CPU) / fp16 (CUDA)")
     parser.add_argument("--roi-size", type=int, nargs="+", help="sliding-window size, one per spatial axis")
     parser.add_argument("--overlap", type=float, help="window overlap fraction")

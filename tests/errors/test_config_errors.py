@@ -82,6 +82,13 @@ def test_bad_override_type(tmp_path, override, value, message):
     assert not (tmp_path / "synthetic").exists()
 
 
+def test_bad_tta_axes_are_named_by_the_inference_config(tmp_path):
+    with pytest.raises(RuntimeError) as raised:
+        _initialize("inference.yaml", tmp_path, tta=True, tta_axes=[0, 5])
+    assert isinstance(raised.value.__cause__, ConfigCheckError), raised.value
+    assert str(raised.value.__cause__).startswith("config id 'tta_axes': expected a list of distinct spatial axes")
+
+
 @pytest.mark.slow
 def test_bad_override_type_on_the_command_line(tmp_path):
     """`python -m monai.bundle run ... --num_classes four` (fire parses the value) ends with the check's message."""
@@ -138,3 +145,8 @@ def test_config_check_accepts_the_shipped_configs_and_scalars():
     check_bundle_config("BasicUNet", 2, 1, 2, 128, [0.5, 0.5, 1.0])  # one roi side for all axes; 3D pixdim in 2D
     check_bundle_config("BasicUNet", 2, 1, 2, 128, mirror_axes=[1, 0])
     check_bundle_config("BasicUNet", 3, 1, 2, 128, mirror_axes=[])
+    check_bundle_config("BasicUNet", 3, 1, 2, 128, tta_axes=[0, 2])
+    with pytest.raises(
+        ConfigCheckError, match=r"config id 'tta_axes': expected a list of distinct spatial axes in 0\.\.1"
+    ):
+        check_bundle_config("BasicUNet", 2, 1, 2, 128, tta_axes=[2])

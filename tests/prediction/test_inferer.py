@@ -109,6 +109,18 @@ def test_tta_is_exact_for_a_flip_equivariant_network_and_averages_mirrorings():
     assert not torch.allclose(out, passes[0], atol=1e-3)  # the mirrorings changed something
 
 
+def test_tta_axes_mirrors_only_the_named_axes():
+    """tta_axes [0]: two passes (as is and flipped along the first spatial axis), not eight."""
+    net = _unet()
+    x = torch.rand(1, 1, 16, 16, 16)
+    out = SegmentationInferer((16, 16, 16), amp=False, tta=True, tta_axes=[0])(x, net)
+    with torch.no_grad():
+        expected = (net(x) + torch.flip(net(torch.flip(x, (2,))), (2,))) / 2
+        every_axis = SegmentationInferer((16, 16, 16), amp=False, tta=True)(x, net)
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert not torch.allclose(out, every_axis, atol=1e-3)
+
+
 def test_u2net_fused_output_only_enters_the_stitcher():
     torch.manual_seed(0)
     net = U2Net(3, 1, 2, "lite")

@@ -155,6 +155,25 @@ def test_probabilities_and_tta(tmp_path, oriented_inputs, threshold_model):
     assert np.array_equal(tta, labels)
 
 
+def test_tta_axes_reach_the_inferer_and_imply_tta(tmp_path, oriented_inputs):
+    from monai.bundle import ConfigParser
+    from monai_unet_bundle.prediction.predict import build_parser, overrides_from_args
+    from tests.conftest import CONFIGS
+
+    path = oriented_inputs["oblique"][0]
+    overrides = overrides_from_args(
+        build_parser().parse_args([str(path), "--output-dir", str(tmp_path), "--tta-axes", "0"])
+    )
+    assert overrides["tta"] is True and overrides["tta_axes"] == [0]
+    plain = overrides_from_args(build_parser().parse_args([str(path), "--output-dir", str(tmp_path)]))
+    assert plain["tta"] is False and "tta_axes" not in plain
+    parser = ConfigParser()
+    parser.read_config(str(CONFIGS / "inference.yaml"))
+    parser.update({"tta": True, "tta_axes": [0]})
+    inferer = parser.get_parsed_content("inferer")
+    assert inferer.tta and list(inferer.tta_axes) == [0]
+
+
 def test_u2net_override_file(tmp_path, oriented_inputs):
     import torch
     from monai_unet_bundle.networks import U2Net
