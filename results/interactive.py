@@ -179,22 +179,28 @@ def main(argv: list[str] | None = None) -> int:
             label = np.asarray(nib.load(case["label"]).dataobj).astype(np.int64)
             automatic_dice.append(class_dice(label, automatic(case["image"], {}), num_classes))
             class_curve: list[list[float]] = []  # per prediction, in click order: Dice of classes 1..C-1
-            predictions: list[np.ndarray] = []
+            kept: dict[str, np.ndarray] = {}  # the 0-click prediction (where the bound starts) and the latest
+            case_changes: list[tuple[int, int]] = []  # per click: (voxels fixed, voxels broken)
 
-            def predict(clicks, path=case["image"], label=label, class_curve=class_curve, predictions=predictions):
+            def predict(
+                clicks, path=case["image"], label=label, class_curve=class_curve, kept=kept, case_changes=case_changes
+            ):
                 pred = predictor(path, clicks)
                 class_curve.append(class_dice(label, pred, num_classes))
-                predictions.append(pred)  # the first: the 0-click prediction, where the bound starts
+                if kept:
+                    case_changes.append(click_changes(label, kept["latest"], pred))
+                else:
+                    kept["first"] = pred
+                kept["latest"] = pred
                 return pred
 
             curve, given = simulate_clicks(predict, label, label_names, args.max_clicks)
             oracle_fixed: list[int] = []
-            oracle_curves.append(region_oracle(label, predictions[0], num_classes, args.max_clicks, oracle_fixed))
+            oracle_curves.append(region_oracle(label, kept["first"], num_classes, args.max_clicks, oracle_fixed))
             bound_fixed.append(oracle_fixed[:CHANGE_CLICKS])
             class_curve += [class_curve[-1]] * (len(curve) - len(class_curve))  # an exact prediction stops early
-            # what each click did to the prediction before it (mean over cases below)
-            changes.append([click_changes(label, a, b) for a, b in zip(predictions, predictions[1:])])
-            errors_0.append(int((predictions[0] != label).sum()))
+            changes.append(case_changes)
+            errors_0.append(int((kept["first"] != label).sum()))
             case_curves.append(curve)
             case_class_curves.append(class_curve)
             clicks_given[case["image"]] = given
